@@ -1,0 +1,5 @@
+import sys
+
+from leadsync.cli.main import main
+
+sys.exit(main())

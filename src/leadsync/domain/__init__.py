@@ -1,0 +1,1 @@
+"""The pure lead-management core. Standard library only; ``now`` is always an argument; no I/O."""
