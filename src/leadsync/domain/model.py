@@ -210,3 +210,18 @@ class ContactStatusChange:
     reason: str
     facts: Mapping[str, Any] = field(default=EMPTY)
     cause: Cause = field(default=Cause(CauseKind.RULE))
+
+
+class HygieneAction(enum.StrEnum):
+    OK = "ok"
+    FLAG = "flag"  # keep going, but list the person for review
+    DISQUALIFY = "disqualify"  # junk or test sign-up: lifecycle moves to Disqualified with the reason
+
+
+@dataclass(frozen=True, slots=True)
+class HygieneVerdict:
+    """What the hygiene rules concluded about a person; lifecycle reads it as a fact."""
+
+    action: HygieneAction = HygieneAction.OK
+    reason: str | None = None
+    rules: tuple[str, ...] = ()

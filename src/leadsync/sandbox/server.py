@@ -16,6 +16,7 @@ Control endpoint, on every emulator (loopback only, no auth, test tooling):
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import socket
@@ -280,10 +281,8 @@ class _TLSServer(ThreadingHTTPServer):
         try:
             super().finish_request(tls, client_address)
         finally:
-            try:
+            with contextlib.suppress(OSError):
                 tls.close()
-            except OSError:
-                pass
 
 
 class _RequestHandler(BaseHTTPRequestHandler):
@@ -294,7 +293,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
     # Buffer the answer and flush once (headers and body in one TLS record where possible).
     wbufsize = 64 * 1024
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:
         """Quiet: tests and the demo read counters, not access logs."""
 
     def _handle(self) -> None:
@@ -312,10 +311,8 @@ class _RequestHandler(BaseHTTPRequestHandler):
             _, response = self.owner.dispatch(request)
         except _DropConnection:
             self.close_connection = True
-            try:
+            with contextlib.suppress(OSError):
                 self.connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
             return
         except Exception as exc:  # an emulator bug must show as a 500, not a hung client
             response = Response(500, [{"message": f"sandbox error: {exc!r}", "errorCode": "UNKNOWN_EXCEPTION"}])
