@@ -20,6 +20,11 @@ from typing import Any
 EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 
+def _empty() -> Mapping[str, Any]:
+    """One shared read-only empty mapping (a mappingproxy is unhashable, so it needs a factory)."""
+    return EMPTY
+
+
 class System(enum.StrEnum):
     """A system leadsync reads from and writes to."""
 
@@ -71,7 +76,7 @@ class Activity:
     source_id: str
     type: str
     occurred_at: datetime
-    properties: Mapping[str, str] = field(default=EMPTY)
+    properties: Mapping[str, str] = field(default_factory=_empty)
 
     def prop(self, name: str) -> str | None:
         return self.properties.get(name)
@@ -120,7 +125,7 @@ class Person:
     lead_source: str | None = None
     phone: str | None = None
     buying_timeframe: str | None = None
-    extra: Mapping[str, str] = field(default=EMPTY)
+    extra: Mapping[str, str] = field(default_factory=_empty)
 
     def get(self, name: str) -> Any:
         """A field by its rule-file name: canonical fields first, then custom ones."""
@@ -193,7 +198,7 @@ class Transition:
     rule: str
     ruleset_version: str
     reason: str
-    facts: Mapping[str, Any] = field(default=EMPTY)
+    facts: Mapping[str, Any] = field(default_factory=_empty)
     cause: Cause = field(default=Cause(CauseKind.RULE))
 
 
@@ -208,7 +213,7 @@ class ContactStatusChange:
     rule: str
     ruleset_version: str
     reason: str
-    facts: Mapping[str, Any] = field(default=EMPTY)
+    facts: Mapping[str, Any] = field(default_factory=_empty)
     cause: Cause = field(default=Cause(CauseKind.RULE))
 
 
