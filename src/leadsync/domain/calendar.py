@@ -17,9 +17,9 @@ All instants given must be aware; all instants returned are in UTC.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from itertools import pairwise
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from itertools import pairwise
 
 DAY = timedelta(days=1)
 ZERO = timedelta(0)
