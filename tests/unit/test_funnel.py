@@ -68,8 +68,11 @@ def test_bulk_import_spike_drop_and_stuck() -> None:
     report = build_funnel(ts, STAGES, now=MON + timedelta(weeks=6), tz=UTC, settings=opts)
     (bulk,) = report.anomalies_of("bulk_import")
     assert len(bulk.people) == 150 and "150 Raw" in bulk.detail
-    assert [a.period for a in report.anomalies_of("spike")] == [(MON + timedelta(weeks=4)).date()]
-    assert [a.period for a in report.anomalies_of("drop")] == [(MON + timedelta(weeks=5)).date()]
+    mql = [a for a in report.anomalies if a.stage == "MQL"]
+    assert [a.period for a in mql if a.kind == "spike"] == [(MON + timedelta(weeks=4)).date()]
+    assert [a.period for a in mql if a.kind == "drop"] == [(MON + timedelta(weeks=5)).date()]
+    # After the import week, Raw falls far below its trailing mean: reported too, and rightly so.
+    assert (MON + timedelta(weeks=4)).date() in [a.period for a in report.anomalies if a.stage == "Raw"]
     (stuck,) = report.anomalies_of("stuck")
     assert len(stuck.people) == n  # every MQL person never moved on
 
