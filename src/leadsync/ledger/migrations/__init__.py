@@ -1,0 +1,1 @@
+"""Alembic migrations for the ledger, shipped inside the package (see ``leadsync.ledger.migrate``)."""
