@@ -1,0 +1,95 @@
+"""``routing.toml``: queues of reps (by email) with weights and capacities, and segment rules."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from leadsync.domain.model import PERSON_FIELDS
+from leadsync.domain.routing import Condition, Queue, QueueMember, RoutingRule, RoutingRules
+from leadsync.domain.version import content_version
+from leadsync.rules.source import RuleSetError, SourceFile, validate
+
+FILE_NAME = "routing.toml"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class MemberModel(_Strict):
+    email: str = Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    weight: int = Field(default=1, ge=1, le=100)
+    capacity: int | None = Field(default=None, ge=0)
+
+
+class QueueModel(_Strict):
+    name: str = Field(min_length=1)
+    members: list[MemberModel]
+
+
+class ConditionModel(_Strict):
+    field: str
+    any_of: list[str] = []
+    min: float | None = None
+    max: float | None = None
+
+    @model_validator(mode="after")
+    def _something_to_test(self) -> ConditionModel:
+        if not self.any_of and self.min is None and self.max is None:
+            raise ValueError("a condition needs any_of, min or max")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError("min is greater than max")
+        return self
+
+
+class RuleModel(_Strict):
+    name: str = Field(min_length=1)
+    queue: str
+    when: list[ConditionModel] = Field(min_length=1)
+
+
+class RoutingFile(_Strict):
+    default_queue: str
+    queues: list[QueueModel] = Field(min_length=1)
+    rules: list[RuleModel] = []
+
+
+def load(data: dict[str, Any], source: SourceFile) -> RoutingRules:
+    parsed = validate(RoutingFile, data, source)
+    errors = []
+    names = [q.name for q in parsed.queues]
+    for index, name in enumerate(names):
+        if names.index(name) != index:
+            errors.append(source.error(("queues", index, "name"), f"queue {name!r} is defined twice"))
+    for index, queue in enumerate(parsed.queues):
+        emails = [m.email.lower() for m in queue.members]
+        if len(set(emails)) != len(emails):
+            errors.append(source.error(("queues", index, "members"), f"queue {queue.name!r} lists a rep twice"))
+    if parsed.default_queue not in names:
+        errors.append(source.error(("default_queue",), f"no queue named {parsed.default_queue!r}"))
+    for index, rule in enumerate(parsed.rules):
+        if rule.queue not in names:
+            errors.append(source.error(("rules", index, "queue"), f"no queue named {rule.queue!r}"))
+        for cond_index, cond in enumerate(rule.when):
+            if cond.field not in PERSON_FIELDS:
+                errors.append(source.error(("rules", index, "when", cond_index, "field"),
+                                           f"unknown person field {cond.field!r}"))
+    if errors:
+        raise RuleSetError(errors)
+    return RoutingRules(
+        queues={q.name: Queue(q.name, tuple(QueueMember(m.email.lower(), m.weight, m.capacity) for m in q.members))
+                for q in parsed.queues},
+        rules=tuple(
+            RoutingRule(
+                name=r.name, queue=r.queue,
+                conditions=tuple(Condition(c.field, tuple(v.strip().lower() for v in c.any_of), c.min, c.max)
+                                 for c in r.when),
+                where=f"{source.name}:{source.line_of(('rules', i))}",
+            )
+            for i, r in enumerate(parsed.rules)
+        ),
+        default_queue=parsed.default_queue,
+        version=content_version({FILE_NAME: data}),
+    )
