@@ -164,6 +164,15 @@ def test_closing_inside_the_autumn_fold_closes_the_second_time() -> None:
     assert is_business_time(cal, local(BERLIN, 2026, 10, 25, 2, 15, fold=1))
 
 
+def test_back_to_back_intervals_around_the_fold_do_not_count_the_repeated_hour_twice() -> None:
+    # 00:00-02:30 closes at the second 02:30; 02:30-05:00 would open at the first one: they overlap in real
+    # time, and the day is still just midnight CEST to 05:00 CET, 6 real hours.
+    cal = office(BERLIN, "00:00-02:30", "02:30-05:00", every_day=True)
+    start = local(BERLIN, 2026, 10, 25, 0)
+    assert business_time_between(cal, start, start + timedelta(hours=12)) == 6 * H
+    assert add_business_time(cal, start, 6 * H) == local(BERLIN, 2026, 10, 25, 5)
+
+
 def test_adding_across_spring_forward_lands_on_the_right_wall_time() -> None:
     cal = office(BERLIN, every_day=True)
     due = add_business_time(cal, local(BERLIN, 2026, 3, 28, 16), 2 * H)

@@ -4,9 +4,10 @@ A definition says which event starts a clock (entering a lifecycle status, or an
 stops it, how much business time is allowed, when to warn, and what to do on a breach. Everything here is
 pure: the SLA engine feeds it a person's ordered events from the ledger and the current instant.
 
-Verdicts are decided on instants, the way people read them: a clock is met when it stopped at or before
-its due instant and breached once the stop (or ``now``) is past it. ``add_business_time`` puts a due time
-that runs out exactly at a closing on that closing ("Friday 17:00"), so acceptance on Saturday is late.
+Verdicts are decided on instants, the way people read them: a clock that stopped at or before its due
+instant is met, one that stopped after it is breached, and one still running is breached from the due
+instant on (the time is used up and nothing happened). ``add_business_time`` puts an allowance that runs
+out exactly at a closing on that closing ("due Friday 17:00"), so an acceptance on Saturday is late.
 """
 
 from __future__ import annotations
@@ -121,7 +122,7 @@ class ClockStatus(enum.StrEnum):
     RUNNING = "running"
     WARNING = "warning"  # running and past the warning point
     MET = "met"
-    BREACHED = "breached"  # stopped late, or still running past the due time
+    BREACHED = "breached"  # stopped after the due time, or still running at or after it
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,10 +159,10 @@ def evaluate(
     stop = stopped_at if stopped_at is not None and stopped_at <= now else None
     end = stop if stop is not None else now
     elapsed = business_time_between(cal, started_at, end)
-    if end > due:
+    if stop is not None:
+        state = ClockStatus.MET if stop <= due else ClockStatus.BREACHED
+    elif now >= due:
         state = ClockStatus.BREACHED
-    elif stop is not None:
-        state = ClockStatus.MET
     elif warn is not None and now >= warn:
         state = ClockStatus.WARNING
     else:
