@@ -259,8 +259,12 @@ class HttpPolicy:
         self._lock = threading.Lock()
 
     # -- public ---------------------------------------------------------------------------------
-    def call(self, fn: Callable[[], T], *, kind: str = DEFAULT_KIND) -> T:
-        """Run ``fn`` under the policy; raise a :class:`ConnectorError` when it cannot succeed."""
+    def call(self, fn: Callable[[], T], *, kind: str = DEFAULT_KIND, paced: bool = True) -> T:
+        """Run ``fn`` under the policy; raise a :class:`ConnectorError` when it cannot succeed.
+
+        ``kind`` picks the limiter's windows (``"search"`` for HubSpot search). ``paced=False`` skips the
+        limiter for requests outside the API allocation (OAuth token requests).
+        """
         state = {"relogged": False}
         retrying = tenacity.Retrying(
             stop=self._stop_after(self.clock()),
@@ -270,7 +274,7 @@ class HttpPolicy:
             before_sleep=self._count_retry,
             reraise=True,
         )
-        result: T = retrying(self._attempt, fn, kind, state)
+        result: T = retrying(self._attempt, fn, kind if paced else None, state)
         return result
 
     def to_error(self, exc: BaseException) -> ConnectorError | None:
@@ -287,7 +291,7 @@ class HttpPolicy:
         return classify_transport(self.system, exc)
 
     # -- one attempt ------------------------------------------------------------------------------
-    def _attempt(self, fn: Callable[[], T], kind: str, state: dict[str, bool]) -> T:
+    def _attempt(self, fn: Callable[[], T], kind: str | None, state: dict[str, bool]) -> T:
         try:
             return self._once(fn, kind)
         except SessionExpired as expired:
@@ -306,8 +310,10 @@ class HttpPolicy:
                 status=again.status, error_code=again.error_code,
             ) from again
 
-    def _once(self, fn: Callable[[], T], kind: str) -> T:
-        if self.limiter is not None:
+    def _once(self, fn: Callable[[], T], kind: str | None) -> T:
+        if kind is None:
+            self.counters.add(self.system, "unpaced_calls")
+        elif self.limiter is not None:
             self.limiter.acquire(kind)
         else:
             self.counters.add(self.system, "calls")
