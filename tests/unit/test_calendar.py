@@ -38,8 +38,8 @@ def office(
     return BusinessCalendar(tz, week, closed)
 
 
-def local(tz: ZoneInfo, *parts: int, fold: int = 0) -> datetime:
-    return datetime(*parts, tzinfo=tz, fold=fold)  # type: ignore[misc]
+def local(tz: ZoneInfo, year: int, month: int, day: int, hour: int = 0, minute: int = 0, *, fold: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=tz, fold=fold)
 
 
 DE_2026 = frozenset(holidays.country_holidays("DE", years=2026))
@@ -226,10 +226,22 @@ CALENDARS = [
     office(BERLIN, "00:00-06:00", "18:00-24:00", every_day=True),
 ]
 
-instants = st.datetimes(
-    min_value=datetime(2024, 1, 1),
-    max_value=datetime(2030, 12, 31),
-    timezones=st.sampled_from([BERLIN, NEW_YORK, SYDNEY, UTC]),
+# Half the instants fall within three days of a DST change in one of the zones, where bugs would hide.
+TRANSITIONS = [
+    datetime(year, month, day, tzinfo=UTC)
+    for year, month, day in [(2026, 3, 29), (2026, 10, 25), (2026, 3, 8), (2026, 11, 1), (2026, 4, 5), (2026, 10, 4)]
+]
+instants = st.one_of(
+    st.datetimes(
+        min_value=datetime(2024, 1, 1),
+        max_value=datetime(2030, 12, 31),
+        timezones=st.sampled_from([BERLIN, NEW_YORK, SYDNEY, UTC]),
+    ),
+    st.builds(
+        lambda base, us: base + timedelta(microseconds=us),
+        st.sampled_from(TRANSITIONS),
+        st.integers(-3 * 86400 * 10**6, 3 * 86400 * 10**6),
+    ),
 )
 durations = st.integers(0, 200 * 3600 * 10**6).map(lambda us: timedelta(microseconds=us))
 calendars = st.sampled_from(CALENDARS)

@@ -15,6 +15,7 @@ from leadsync.domain.sla import (
     ClockStatus,
     EventKind,
     SlaDefinition,
+    SlaRules,
     Trigger,
     clocks_for,
     due_at,
@@ -47,8 +48,8 @@ FOLLOW_UP = SlaDefinition(
 )
 
 
-def berlin(*parts: int) -> datetime:
-    return datetime(*parts, tzinfo=BERLIN)  # type: ignore[misc]
+def berlin(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=BERLIN)
 
 
 FRIDAY_4PM = berlin(2026, 11, 20, 16)
@@ -202,7 +203,7 @@ def test_no_events_no_clocks_and_disorder_is_refused() -> None:
 # ---- the shipped sla.toml ---------------------------------------------------------------------------
 
 
-def load_text(text: str) -> sla_rules.SlaRules:
+def load_text(text: str) -> SlaRules:
     data, source = parse_toml(text, "sla.toml")
     return sla_rules.load(data, source)
 
