@@ -8,7 +8,7 @@ How :func:`decide` moves a person (one call gives at most one transition):
 
 * From nothing: Disqualified or Recycled if a CRM or hygiene verdict says so, else the furthest funnel
   status whose entry rule holds, else Raw (``move=INITIAL``).
-* From a funnel status: disqualify (hygiene says junk, or the CRM status maps to a reason), else recycle
+* From a funnel status or Recycled: disqualify (hygiene says junk, or the CRM status maps to a reason), else recycle
   (the CRM status is a nurture value, or the only opportunity was lost), else forward to the furthest
   status whose entry rule holds. Skipped stages are recorded in ``facts["skipped"]``. Customer is final
   for automatic moves: a paying customer is never disqualified or recycled by a rule.
@@ -332,13 +332,13 @@ def decide(person_id: str, current: str | None, facts: LifecycleInput, rules: Li
     status = rules.status(current)
     if status.role in (Role.DISQUALIFIED, Role.CUSTOMER):
         return None
+    hit = _disqualify_signal(facts, rules)
+    if hit is not None:
+        return make(rules.first(Role.DISQUALIFIED), Move.DISQUALIFY, hit)
     if status.role == Role.RECYCLED:
         if _recycle_signal(facts, rules) is not None or not _requalifies(facts, rules):
             return None
         return forward(_furthest(facts, rules, above=(rules.first(Role.MQL).rank or 0) - 1), Move.FORWARD)
-    hit = _disqualify_signal(facts, rules)
-    if hit is not None:
-        return make(rules.first(Role.DISQUALIFIED), Move.DISQUALIFY, hit)
     hit = _recycle_signal(facts, rules)
     if hit is not None:
         return make(rules.first(Role.RECYCLED), Move.RECYCLE, hit)

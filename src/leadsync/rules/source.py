@@ -31,6 +31,14 @@ def _split_dotted(raw: str) -> tuple[str, ...]:
     return tuple(parts)
 
 
+def _within_arrays(names: tuple[str, ...], array_counts: dict[tuple[str, ...], int]) -> KeyPath:
+    """``[status.enter]`` after ``[[status]]`` belongs to the latest status: put its index in the path."""
+    for cut in range(len(names) - 1, 0, -1):
+        if names[:cut] in array_counts:
+            return (*names[:cut], array_counts[names[:cut]] - 1, *names[cut:])
+    return names
+
+
 @dataclass(frozen=True, slots=True)
 class RuleError:
     """One problem in one rule file, located as precisely as the parser allows."""
@@ -89,7 +97,7 @@ class SourceFile:
                     table = (*names, index)
                     self._lines.setdefault(names, number)
                 else:
-                    table = names
+                    table = _within_arrays(names, array_counts)
                 self._lines.setdefault(table, number)
                 continue
             key = _KEY.match(line)
