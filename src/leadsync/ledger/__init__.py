@@ -1,0 +1,96 @@
+"""The ledger: durable, append-only history and sync bookkeeping on SQLite or PostgreSQL.
+
+Entry points: :func:`open_ledger` (engine + units of work), and the schema commands :func:`upgrade`,
+:func:`downgrade`, :func:`current`, :func:`check_schema`. SQLAlchemy stays inside this package; the API
+takes and returns domain types and the small records of :mod:`leadsync.ledger.records`.
+"""
+
+from leadsync.ledger.errors import (
+    IdentityConflict,
+    IntentStateError,
+    LedgerError,
+    LedgerLocked,
+    LedgerUnavailable,
+    LedgerUrlError,
+    MigrationError,
+    NotFound,
+    SchemaOutOfDate,
+    SchemaTooNew,
+    StaleEpoch,
+)
+from leadsync.ledger.fencing import DEFAULT_LEADER, NO_LEADER_EPOCH
+from leadsync.ledger.ledger import Ledger, open_ledger
+from leadsync.ledger.migrate import (
+    SchemaState,
+    SchemaStatus,
+    check_schema,
+    current,
+    downgrade,
+    head_revision,
+    status,
+    upgrade,
+)
+from leadsync.ledger.records import (
+    Identity,
+    IdentityEvent,
+    IdentityEventKind,
+    IdentityKind,
+    IntentRecord,
+    IntentState,
+    PersonRecord,
+    QuarantinedRecord,
+    RecordedTransition,
+    RunStatus,
+    ScoreSnapshot,
+    SlaClock,
+    StageWeekCount,
+    SyncRun,
+    Watermark,
+    WriteIntent,
+    normalise_email,
+)
+from leadsync.ledger.unit_of_work import UnitOfWork
+
+__all__ = [
+    "DEFAULT_LEADER",
+    "NO_LEADER_EPOCH",
+    "Identity",
+    "IdentityConflict",
+    "IdentityEvent",
+    "IdentityEventKind",
+    "IdentityKind",
+    "IntentRecord",
+    "IntentState",
+    "IntentStateError",
+    "Ledger",
+    "LedgerError",
+    "LedgerLocked",
+    "LedgerUnavailable",
+    "LedgerUrlError",
+    "MigrationError",
+    "NotFound",
+    "PersonRecord",
+    "QuarantinedRecord",
+    "RecordedTransition",
+    "RunStatus",
+    "SchemaOutOfDate",
+    "SchemaState",
+    "SchemaStatus",
+    "SchemaTooNew",
+    "ScoreSnapshot",
+    "SlaClock",
+    "StageWeekCount",
+    "StaleEpoch",
+    "SyncRun",
+    "UnitOfWork",
+    "Watermark",
+    "WriteIntent",
+    "check_schema",
+    "current",
+    "downgrade",
+    "head_revision",
+    "normalise_email",
+    "open_ledger",
+    "status",
+    "upgrade",
+]

@@ -16,8 +16,10 @@ from sqlalchemy import event, exc
 from sqlalchemy.engine import URL, Engine
 
 from leadsync.ledger.errors import LedgerError, LedgerLocked, LedgerUnavailable, LedgerUrlError
+from leadsync.ledger.sql import json_dumps
 
 DEFAULT_BUSY_TIMEOUT_S = 5.0
+CONNECT_TIMEOUT_S = 10
 # Execution option a connection sets to start its SQLite transaction with the write lock already taken;
 # a deferred transaction that reads first and writes later fails at once (no busy wait) in WAL mode.
 WRITE_OPTION = "leadsync_write"
@@ -52,9 +54,12 @@ def make_engine(url: str | URL, *, echo: bool = False) -> Engine:
     if parsed.get_backend_name() == "postgresql" and parsed.get_driver_name() in ("psycopg2", "default", ""):
         # psycopg 3 is the driver we ship; a bare postgresql:// URL would otherwise ask for psycopg2.
         parsed = parsed.set(drivername="postgresql+psycopg")
-    kwargs: dict[str, Any] = {"echo": echo}
+    kwargs: dict[str, Any] = {"echo": echo, "json_serializer": json_dumps}
     if parsed.get_backend_name() == "postgresql":
         kwargs["pool_pre_ping"] = True
+        if "connect_timeout" not in parsed.query:
+            # A blackholed host must fail within seconds with a clear message, not hang the CLI.
+            kwargs["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT_S}
     try:
         engine = sa.create_engine(parsed, **kwargs)
     except (exc.ArgumentError, exc.NoSuchModuleError) as error:

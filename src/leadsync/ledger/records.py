@@ -16,6 +16,10 @@ from typing import Any
 from leadsync.domain.model import EMPTY, System, Transition
 
 
+def _empty() -> Mapping[str, Any]:
+    return EMPTY  # one shared read-only mapping; dataclasses need a factory for it
+
+
 class IdentityKind(enum.StrEnum):
     SALESFORCE_LEAD = "sf_lead"
     SALESFORCE_CONTACT = "sf_contact"
@@ -56,7 +60,7 @@ class IdentityEvent:
     person_id: str
     kind: IdentityEventKind
     at: datetime
-    details: Mapping[str, Any] = field(default=EMPTY)
+    details: Mapping[str, Any] = field(default_factory=_empty)
     run_id: str | None = None
 
 
@@ -67,7 +71,7 @@ class ScoreSnapshot:
     score: float
     grade: str | None
     ruleset_version: str
-    breakdown: Mapping[str, Any] = field(default=EMPTY)
+    breakdown: Mapping[str, Any] = field(default_factory=_empty)
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,8 +148,8 @@ class SyncRun:
     status: RunStatus
     epoch: int
     ended_at: datetime | None = None
-    counts: Mapping[str, int] = field(default=EMPTY)
-    api_calls: Mapping[str, int] = field(default=EMPTY)
+    counts: Mapping[str, int] = field(default_factory=_empty)
+    api_calls: Mapping[str, int] = field(default_factory=_empty)
     errors: tuple[str, ...] = ()
 
 

@@ -1,0 +1,184 @@
+"""What happened to people: activities, score snapshots, and the append-only status history.
+
+Transitions and contact-status changes are only ever inserted. There is no update or delete method here
+by design, and the migration adds database triggers that refuse UPDATE and DELETE on both dialects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+
+from leadsync.domain.model import Activity, Cause, CauseKind, ContactStatusChange, Move, System, Transition
+from leadsync.ledger.records import RecordedTransition, ScoreSnapshot
+from leadsync.ledger.schema import activities, contact_status_changes, score_snapshots, transitions
+from leadsync.ledger.sql import Tx, insert
+
+# Rows per executemany call: large enough to amortise round trips, small enough to bound memory.
+BATCH_ROWS = 5_000
+
+
+def _batches(rows: Iterable[dict[str, Any]]) -> Iterable[list[dict[str, Any]]]:
+    batch: list[dict[str, Any]] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) >= BATCH_ROWS:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _history_row(item: Transition | ContactStatusChange, run_id: str | None, epoch: int) -> dict[str, Any]:
+    return {
+        "person_id": item.person_id,
+        "from_status": item.from_status,
+        "to_status": item.to_status,
+        "at": item.at,
+        "rule": item.rule,
+        "ruleset_version": item.ruleset_version,
+        "reason": item.reason,
+        "facts": item.facts,
+        "cause_kind": item.cause.kind.value,
+        "cause_actor": item.cause.actor,
+        "run_id": run_id,
+        "epoch": epoch,
+    }
+
+
+class TransitionRepository:
+    """Lifecycle transitions and contact-status changes: append and read, nothing else."""
+
+    def __init__(self, tx: Tx) -> None:
+        self._tx = tx
+
+    def append(self, items: Iterable[Transition], *, run_id: str | None, epoch: int) -> int:
+        """Insert transitions in bulk, stamped with the run and the writer's fencing epoch."""
+        self._tx.fence(epoch)
+        rows = ({**_history_row(t, run_id, epoch), "move": t.move.value} for t in items)
+        return self._insert_all(transitions, rows)
+
+    def append_contact_status(self, items: Iterable[ContactStatusChange], *, run_id: str | None, epoch: int) -> int:
+        self._tx.fence(epoch)
+        return self._insert_all(contact_status_changes, (_history_row(c, run_id, epoch) for c in items))
+
+    def _insert_all(self, table: sa.Table, rows: Iterable[dict[str, Any]]) -> int:
+        written = 0
+        for batch in _batches(rows):
+            self._tx.connection.execute(table.insert(), batch)
+            written += len(batch)
+        return written
+
+    def for_person(self, person_id: str) -> list[RecordedTransition]:
+        query = sa.select(transitions).where(transitions.c.person_id == person_id).order_by(
+            transitions.c.at, transitions.c.id
+        )
+        return [
+            RecordedTransition(
+                r.id,
+                Transition(
+                    r.person_id, r.from_status, r.to_status, r.at, Move(r.move), r.rule, r.ruleset_version,
+                    r.reason, r.facts, Cause(CauseKind(r.cause_kind), r.cause_actor),
+                ),
+                r.run_id,
+                r.epoch,
+            )
+            for r in self._tx.connection.execute(query)
+        ]
+
+    def contact_status_for_person(self, person_id: str) -> list[ContactStatusChange]:
+        table = contact_status_changes
+        query = sa.select(table).where(table.c.person_id == person_id).order_by(table.c.at, table.c.id)
+        return [
+            ContactStatusChange(
+                r.person_id, r.from_status, r.to_status, r.at, r.rule, r.ruleset_version, r.reason, r.facts,
+                Cause(CauseKind(r.cause_kind), r.cause_actor),
+            )
+            for r in self._tx.connection.execute(query)
+        ]
+
+    def current_status(self, person_id: str) -> str | None:
+        """The status of the person's latest transition (by time, then insertion order)."""
+        query = (
+            sa.select(transitions.c.to_status)
+            .where(transitions.c.person_id == person_id)
+            .order_by(transitions.c.at.desc(), transitions.c.id.desc())
+            .limit(1)
+        )
+        return self._tx.connection.execute(query).scalar_one_or_none()
+
+
+class ActivityRepository:
+    def __init__(self, tx: Tx) -> None:
+        self._tx = tx
+
+    def upsert(self, items: Iterable[tuple[str | None, Activity]]) -> int:
+        """Store (person id, activity) pairs, unique per (source, source id): re-reading a page of
+        activities updates them in place instead of counting them twice. Returns rows written."""
+        # One row per key (the last wins): PostgreSQL refuses to upsert the same row twice in one statement.
+        by_key = {
+            (a.source.value, a.source_id): {
+                "source": a.source.value, "source_id": a.source_id, "person_id": person_id, "type": a.type,
+                "occurred_at": a.occurred_at, "properties": a.properties,
+            }
+            for person_id, a in items
+        }
+        rows = list(by_key.values())
+        if not rows:
+            return 0
+        stmt = insert(self._tx.connection, activities)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["source", "source_id"],
+            set_={
+                "person_id": sa.func.coalesce(stmt.excluded.person_id, activities.c.person_id),
+                "type": stmt.excluded.type,
+                "occurred_at": stmt.excluded.occurred_at,
+                "properties": stmt.excluded.properties,
+            },
+        )
+        self._tx.connection.execute(stmt, rows)
+        return len(rows)
+
+    def for_person(self, person_id: str) -> list[Activity]:
+        query = (
+            sa.select(activities)
+            .where(activities.c.person_id == person_id)
+            .order_by(activities.c.occurred_at, activities.c.id)
+        )
+        return [
+            Activity(System(r.source), r.source_id, r.type, r.occurred_at, r.properties)
+            for r in self._tx.connection.execute(query)
+        ]
+
+    def count(self) -> int:
+        return int(self._tx.connection.execute(sa.select(sa.func.count()).select_from(activities)).scalar_one())
+
+
+class ScoreRepository:
+    def __init__(self, tx: Tx) -> None:
+        self._tx = tx
+
+    def record(self, snapshots: Sequence[ScoreSnapshot], *, run_id: str | None) -> int:
+        rows = [
+            {
+                "person_id": s.person_id, "at": s.at, "score": s.score, "grade": s.grade,
+                "ruleset_version": s.ruleset_version, "breakdown": s.breakdown, "run_id": run_id,
+            }
+            for s in snapshots
+        ]
+        if rows:
+            self._tx.connection.execute(score_snapshots.insert(), rows)
+        return len(rows)
+
+    def latest(self, person_id: str) -> ScoreSnapshot | None:
+        table = score_snapshots
+        query = (
+            sa.select(table).where(table.c.person_id == person_id).order_by(table.c.at.desc(), table.c.id.desc())
+            .limit(1)
+        )
+        row = self._tx.connection.execute(query).one_or_none()
+        if row is None:
+            return None
+        return ScoreSnapshot(row.person_id, row.at, row.score, row.grade, row.ruleset_version, row.breakdown)

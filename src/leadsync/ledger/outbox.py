@@ -1,0 +1,143 @@
+"""The outbox (write intents recorded before each API call) and the echo-suppression hashes.
+
+An intent moves through a small state machine (``records.INTENT_MOVES``); every move is a conditional
+UPDATE on the state it expects, so two writers cannot both apply one intent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from leadsync.domain.model import System
+from leadsync.ledger.errors import IntentStateError, NotFound
+from leadsync.ledger.records import INTENT_MOVES, IntentRecord, IntentState, WriteIntent
+from leadsync.ledger.schema import write_intents, written_values
+from leadsync.ledger.sql import Tx, insert
+
+# Errors are kept for people to read, not as a log: cut very long vendor messages.
+MAX_ERROR_CHARS = 2_000
+
+
+def _record(row: Any) -> IntentRecord:
+    intent = WriteIntent(System(row.target), row.object, row.record_id, row.fields, row.payload_hash)
+    return IntentRecord(
+        row.id, intent, IntentState(row.state), row.attempts, row.last_error, row.run_id, row.created_at,
+        row.updated_at,
+    )
+
+
+class OutboxRepository:
+    def __init__(self, tx: Tx) -> None:
+        self._tx = tx
+
+    @property
+    def _conn(self) -> sa.Connection:
+        return self._tx.connection
+
+    def add(self, intent: WriteIntent, now: datetime, *, run_id: str | None = None) -> IntentRecord:
+        """Record a pending intent. The same payload for the same record while one is still pending is
+        the same intent: it is returned, not duplicated."""
+        values = {
+            "target": intent.target.value, "object": intent.object, "record_id": intent.record_id,
+            "fields": intent.fields, "payload_hash": intent.payload_hash, "state": IntentState.PENDING.value,
+            "attempts": 0, "last_error": None, "run_id": run_id, "created_at": now, "updated_at": now,
+        }
+        stmt = insert(self._conn, write_intents).values(values).on_conflict_do_nothing(
+            index_elements=["target", "object", "record_id", "payload_hash"],
+            index_where=write_intents.c.state == IntentState.PENDING.value,
+        )
+        self._conn.execute(stmt)
+        query = sa.select(write_intents).where(
+            write_intents.c.target == values["target"],
+            write_intents.c.object == intent.object,
+            write_intents.c.record_id == intent.record_id,
+            write_intents.c.payload_hash == intent.payload_hash,
+            write_intents.c.state == IntentState.PENDING.value,
+        )
+        return _record(self._conn.execute(query).one())
+
+    def get(self, intent_id: int) -> IntentRecord:
+        row = self._conn.execute(sa.select(write_intents).where(write_intents.c.id == intent_id)).one_or_none()
+        if row is None:
+            raise NotFound(f"no write intent {intent_id}")
+        return _record(row)
+
+    def by_state(self, state: IntentState, *, limit: int = 1_000) -> list[IntentRecord]:
+        """Intents in ``state``, oldest first (served by the (state, id) index)."""
+        query = sa.select(write_intents).where(write_intents.c.state == state.value).order_by(
+            write_intents.c.id
+        ).limit(limit)
+        return [_record(r) for r in self._conn.execute(query)]
+
+    def pending(self, *, limit: int = 1_000) -> list[IntentRecord]:
+        return self.by_state(IntentState.PENDING, limit=limit)
+
+    def mark_applied(self, intent_id: int, now: datetime) -> IntentRecord:
+        return self._move(intent_id, IntentState.APPLIED, now, error=None, attempted=True)
+
+    def mark_failed(self, intent_id: int, error: str, now: datetime) -> IntentRecord:
+        """A transient failure: the intent waits for a retry (``retry``) with the error kept."""
+        return self._move(intent_id, IntentState.FAILED, now, error=error, attempted=True)
+
+    def quarantine(self, intent_id: int, error: str, now: datetime) -> IntentRecord:
+        """A permanent failure: the intent is parked until its cause changes."""
+        return self._move(intent_id, IntentState.QUARANTINED, now, error=error, attempted=True)
+
+    def retry(self, intent_id: int, now: datetime) -> IntentRecord:
+        """Back to pending (after a transient failure, or once a quarantine cause changed)."""
+        return self._move(intent_id, IntentState.PENDING, now, error=None, attempted=False)
+
+    def _move(
+        self, intent_id: int, to: IntentState, now: datetime, *, error: str | None, attempted: bool
+    ) -> IntentRecord:
+        allowed_from = [s.value for s, targets in INTENT_MOVES.items() if to in targets]
+        values: dict[str, Any] = {"state": to.value, "updated_at": now}
+        if error is not None:
+            values["last_error"] = error[:MAX_ERROR_CHARS]
+        if attempted:
+            values["attempts"] = write_intents.c.attempts + 1
+        stmt = (
+            sa.update(write_intents)
+            .where(write_intents.c.id == intent_id, write_intents.c.state.in_(allowed_from))
+            .values(values)
+        )
+        if self._conn.execute(stmt).rowcount != 1:
+            current = self.get(intent_id)  # raises NotFound when there is no such intent
+            raise IntentStateError(f"write intent {intent_id} is {current.state.value}; it cannot become {to.value}")
+        return self.get(intent_id)
+
+    def remember_written(
+        self, system: System, obj: str, record_id: str, hashes: Mapping[str, str], now: datetime,
+        *, run_id: str | None = None,
+    ) -> None:
+        """Keep the hash of each value just written, so the change it causes on the next read is known
+        to be our own echo and not a user's edit."""
+        rows = [
+            {"system": system.value, "object": obj, "record_id": record_id, "field": name, "value_hash": digest,
+             "written_at": now, "run_id": run_id}
+            for name, digest in hashes.items()
+        ]
+        if not rows:
+            return
+        stmt = insert(self._conn, written_values)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["system", "object", "record_id", "field"],
+            set_={"value_hash": stmt.excluded.value_hash, "written_at": stmt.excluded.written_at,
+                  "run_id": stmt.excluded.run_id},
+        )
+        self._conn.execute(stmt, rows)
+
+    def written_hash(self, system: System, obj: str, record_id: str, field: str) -> str | None:
+        table = written_values
+        query = sa.select(table.c.value_hash).where(
+            table.c.system == system.value, table.c.object == obj, table.c.record_id == record_id,
+            table.c.field == field,
+        )
+        return self._conn.execute(query).scalar_one_or_none()
+
+    def is_echo(self, system: System, obj: str, record_id: str, field: str, value_hash: str) -> bool:
+        return self.written_hash(system, obj, record_id, field) == value_hash
