@@ -321,10 +321,12 @@ class HttpPolicy:
             return fn()
         except Exception as exc:
             error = self.to_error(exc)
-            if error is None or error is exc:
-                raise
+            if error is None:
+                raise  # a bug, not an API failure: surface it as it is
             if isinstance(error, RateLimited):
                 self.counters.add(self.system, "rate_limited")
+            if error is exc:
+                raise
             raise error from exc
 
     def _relogin_or_fail(self, expired: SessionExpired) -> None:
