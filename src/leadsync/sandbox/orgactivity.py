@@ -110,7 +110,8 @@ class ActivityWriter:
             start = self.times.sf(when)
             self.sf["Event"].append({
                 "Id": self.sf_ids.new("Event"), "WhoId": who, "OwnerId": actor.sf_owner_id,
-                "Subject": rng.choice(names.MEETING_TITLES), "Type": "Meeting", "StartDateTime": start,
+                "Subject": rng.choice(names.MEETING_TITLES), "Type": "Meeting", "EventSubtype": "Event",
+                "StartDateTime": start,
                 "EndDateTime": self.times.sf(min(when + 1800, self.times.now)), "ActivityDateTime": start,
                 "ActivityDate": self.times.day(when), "DurationInMinutes": 30,
                 "CreatedDate": stamp, "LastModifiedDate": stamp, "SystemModstamp": stamp,
@@ -119,17 +120,18 @@ class ActivityWriter:
         disposition = call_type = None
         status = "Completed"
         if kind == "sf_call":
-            subtype, subject = "Call", rng.choice(names.CALL_SUBJECTS)
+            subtype, task_type, subject = "Call", "Call", rng.choice(names.CALL_SUBJECTS)
             disposition, call_type = self._calls.pick(rng)[1], "Outbound"
         elif kind == "sf_email":
-            subtype, subject = "Email", "Email: " + rng.choice(names.SALES_EMAIL_SUBJECTS)
+            subtype, task_type, subject = "Email", "Email", "Email: " + rng.choice(names.SALES_EMAIL_SUBJECTS)
         else:
-            subtype, subject = "Task", rng.choice(names.TASK_SUBJECTS)
+            subtype, task_type, subject = "Task", "Other", rng.choice(names.TASK_SUBJECTS)
             status = "Completed" if rng.random() < 0.6 else "Not Started"
         self.sf["Task"].append({
             "Id": self.sf_ids.new("Task"), "WhoId": who, "OwnerId": actor.sf_owner_id, "Subject": subject,
-            "TaskSubtype": subtype, "CallDisposition": disposition, "CallType": call_type, "Status": status,
-            "Priority": "Normal", "ActivityDate": self.times.day(when),
+            "TaskSubtype": subtype, "Type": task_type, "CallDisposition": disposition, "CallType": call_type,
+            "Status": status, "IsClosed": status == "Completed", "Priority": "Normal",
+            "ActivityDate": self.times.day(when),
             "CreatedDate": stamp, "LastModifiedDate": stamp, "SystemModstamp": stamp,
         })
 

@@ -56,7 +56,7 @@ class OrgSetup:
     def __init__(self, rng: random.Random, times: Timestamps, sf_ids: SalesforceIds,
                  sf: dict[str, list[Record]], hs: dict[str, list[Record]]) -> None:
         self.rng, self.times, self.sf_ids, self.sf, self.hs = rng, times, sf_ids, sf, hs
-        self.integration_user_id = ""
+        self.admin_user_id = ""
         self.active_reps: list[Rep] = []
         self.inactive_reps: list[Rep] = []
         self.queues: dict[str, str] = {}
@@ -69,8 +69,8 @@ class OrgSetup:
 
     # ----- users, owners, queues -----------------------------------------------------------------
     def users(self, persons: int) -> None:
-        self.integration_user_id = self._user("Leadsync", "Integration", "Integration User", "IT", True)
-        self._user("Avery", "Admin", "Salesforce Administrator", "Operations", True)
+        # The integration user leadsync logs in as is the emulator's own; the org brings its admin and reps.
+        self.admin_user_id = self._user("Avery", "Admin", "Marketing Operations Manager", "Marketing", True)
         rep_count = min(120, max(6, persons // 400))
         owner_id = self.rng.randrange(10**7, 9 * 10**7)
         hs_user_id = self.rng.randrange(10**6, 9 * 10**6)
@@ -100,7 +100,7 @@ class OrgSetup:
         self.sf["User"].append({
             "Id": user_id, "Username": f"{email}.{len(self.sf['User'])}", "FirstName": first, "LastName": last,
             "Name": f"{first} {last}", "Email": email, "Alias": (slug(first)[:1] + slug(last))[:8],
-            "Title": title, "Department": department, "IsActive": active, "UserType": "Standard",
+            "Title": title, "Department": department, "IsActive": active,
             "CreatedDate": stamp, "LastModifiedDate": stamp, "SystemModstamp": stamp,
         })
         return user_id
@@ -149,7 +149,7 @@ class OrgSetup:
             done = start < self.times.now - 86400 * 60
             self.sf["Campaign"].append({
                 "Id": campaign_id, "Name": name, "Type": kind, "Status": "Completed" if done else "In Progress",
-                "IsActive": not done, "StartDate": self.times.day(start), "OwnerId": self.integration_user_id,
+                "IsActive": not done, "StartDate": self.times.day(start), "OwnerId": self.admin_user_id,
                 "CreatedDate": stamp, "LastModifiedDate": stamp, "SystemModstamp": stamp,
             })
             statuses = Weighted([((status, responded), w) for status, responded, w in names.MEMBER_STATUSES[kind]])
@@ -193,7 +193,8 @@ class OrgSetup:
         self.sf["Opportunity"].append({
             "Id": opportunity_id, "Name": f"{company.name} - Platform {rng.choice(('Starter', 'Pro', 'Enterprise'))}",
             "AccountId": account.id, "OwnerId": owner.sf_user_id, "StageName": stage,
-            "IsClosed": outcome != "open", "IsWon": outcome == "won", "CloseDate": close,
+            "IsClosed": outcome != "open", "IsWon": outcome == "won", "CloseDate": close, "Type": "New Business",
+            "Probability": 100.0 if outcome == "won" else 0.0 if outcome == "lost" else 10.0 * rng.randrange(1, 10),
             "Amount": float(rng.choice((12_000, 24_000, 48_000, 96_000, 180_000))), "LeadSource": "Web",
             "CreatedDate": stamp, "LastModifiedDate": stamp, "SystemModstamp": stamp,
         })
