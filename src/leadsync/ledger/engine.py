@@ -111,7 +111,7 @@ def translated_errors(url: URL) -> Iterator[None]:
 
 def classify(error: exc.DBAPIError, url: URL) -> LedgerError | exc.DBAPIError:
     """The LedgerError a driver failure stands for, or the error itself when it is a program bug."""
-    detail = _first_line(error.orig) if error.orig is not None else _first_line(error)
+    detail = first_line(error.orig) if error.orig is not None else first_line(error)
     lowered = detail.lower()
     where = shown(url)
     if "database is locked" in lowered or "database table is locked" in lowered:
@@ -129,6 +129,6 @@ def _is_statement_error(lowered: str) -> bool:
     return any(word in lowered for word in ("could not serialize", "deadlock", "lock timeout", "canceling statement"))
 
 
-def _first_line(value: object) -> str:
+def first_line(value: object) -> str:
     text = str(value).strip()
     return text.splitlines()[0] if text else type(value).__name__

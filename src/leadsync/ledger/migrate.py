@@ -20,7 +20,7 @@ from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 from sqlalchemy.engine import URL, Engine
 
-from leadsync.ledger.engine import make_engine, translated_errors
+from leadsync.ledger.engine import classify, first_line, make_engine, translated_errors
 from leadsync.ledger.errors import LedgerError, MigrationError, SchemaOutOfDate, SchemaTooNew
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
@@ -149,6 +149,14 @@ def _migrate(target: Target, revision: str, *, up: bool) -> SchemaStatus:
                     command.downgrade(config, revision)
             except CommandError as error:
                 raise MigrationError(f"cannot migrate the ledger to {revision!r}: {error}") from None
+            except sa.exc.DBAPIError as error:
+                # Raised inside engine.begin(): the whole migration is rolled back before this propagates.
+                known = classify(error, engine.url)
+                if isinstance(known, LedgerError):
+                    raise known from error
+                raise MigrationError(
+                    f"migrating the ledger to {revision!r} failed and was rolled back: {first_line(error.orig)}"
+                ) from error
             _check_foreign_keys(connection)
         with engine.connect() as connection:
             return _status_on(connection)

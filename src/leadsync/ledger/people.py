@@ -49,8 +49,9 @@ class PeopleRepository:
         rows = [{"id": pid, "created_at": now} for pid in dict.fromkeys(person_ids)]
         if not rows:
             return 0
-        stmt = insert(self._conn, persons).on_conflict_do_nothing(index_elements=["id"])
-        return self._conn.execute(stmt, rows).rowcount
+        # RETURNING lists only the rows really inserted (executemany rowcounts are not reliable on PostgreSQL).
+        stmt = insert(self._conn, persons).on_conflict_do_nothing(index_elements=["id"]).returning(persons.c.id)
+        return len(self._conn.execute(stmt, rows).all())
 
     def link(self, person_id: str, identities: Iterable[Identity], now: datetime) -> None:
         """Attach identities to a person. Re-linking the same identity is a no-op; an identity already
