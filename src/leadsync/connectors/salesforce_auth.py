@@ -14,6 +14,7 @@ and ``.netrc``; configure neither through the environment when pinning a CA).
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -183,10 +184,16 @@ def apply_session(client: Salesforce, session: SalesforceSession) -> None:
     client.headers["Authorization"] = "Bearer " + session.access_token
 
 
-def salesforce_reply_from_exception(exc: BaseException) -> HttpReply | ConnectorError | None:
-    """simple-salesforce raises ``SalesforceError(url, status, resource_name, content)`` for any >= 300."""
+def salesforce_reply_from_exception(
+    exc: BaseException, headers: Mapping[str, str] | None = None
+) -> HttpReply | ConnectorError | None:
+    """simple-salesforce raises ``SalesforceError(url, status, resource_name, content)`` for any >= 300.
+
+    The exception keeps no headers (``Retry-After`` would be lost), so callers pass the headers of the
+    response that raised it, as captured by the session's response hook.
+    """
     if isinstance(exc, SalesforceError):
-        return HttpReply(status=int(exc.status), headers={}, body=exc.content)
+        return HttpReply(status=int(exc.status), headers=dict(headers or {}), body=exc.content)
     return None
 
 
@@ -306,16 +313,25 @@ class SalesforceConnection:
             SALESFORCE, windows={}, daily=DailyBudget(SALESFORCE, limit=None, share=1.0, start=clock()),
             clock=clock, sleep=sleep, counters=self.counters,
         )
+        # The headers of the last response each thread received: simple-salesforce's exceptions drop them.
+        self._last_headers = threading.local()
         self.http = build_http_session(
-            ca_bundle=credentials.ca_bundle, timeouts=credentials.timeouts, on_response=self.limiter.observe
+            ca_bundle=credentials.ca_bundle, timeouts=credentials.timeouts, on_response=self._on_response
         )
         self.authenticator = SalesforceAuthenticator(credentials, self.http)
         self.policy = HttpPolicy(
-            SALESFORCE, limiter=self.limiter, retry=retry, extract_reply=salesforce_reply_from_exception,
+            SALESFORCE, limiter=self.limiter, retry=retry, extract_reply=self._extract_reply,
             relogin=self.relogin, clock=clock, sleep=sleep, counters=self.counters,
         )
         self.session: SalesforceSession | None = None
         self._client: Salesforce | None = None
+
+    def _on_response(self, headers: Mapping[str, str]) -> None:
+        self._last_headers.value = headers
+        self.limiter.observe(headers)
+
+    def _extract_reply(self, exc: BaseException) -> HttpReply | ConnectorError | None:
+        return salesforce_reply_from_exception(exc, getattr(self._last_headers, "value", None))
 
     @classmethod
     def from_settings(cls, settings: Settings, **kwargs: Any) -> SalesforceConnection:
