@@ -1,6 +1,6 @@
 """Fixtures for the HubSpot emulator tests: a real HTTPS emulator and the real hubspot-api-client.
 
-Import the fixtures into a test module (``from tests.integration.sandbox.fixtures_hs import ...``);
+Import the fixtures into a test module (``from tests.integration.sandbox.fixtures_hs import *``);
 this folder deliberately has no conftest.py (it is shared with the Salesforce tests).
 """
 

@@ -7,6 +7,7 @@ and leaves a consistent portal.
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
 
 from leadsync.sandbox.hubspot import batch_api
 from leadsync.sandbox.hubspot.search import RESULT_CAP, SearchError, parse_search
@@ -35,6 +36,8 @@ def install(emu: HubSpotEmulator) -> None:
 
         def bind(handler: Any, object_type: str = object_type) -> Any:
             def run(request: Request) -> Response:
+                # Path segments arrive percent-encoded (an email as idProperty).
+                request.params = {k: unquote(v) for k, v in request.params.items()}
                 with emu.lock:
                     return handler(emu, object_type, request)  # type: ignore[no-any-return]
             return run

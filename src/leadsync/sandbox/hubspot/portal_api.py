@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
 
 from leadsync.sandbox.hubspot.objects_api import flag, invalid
 from leadsync.sandbox.hubspot.store import ASSOCIATION_TYPE_IDS, Event
@@ -19,6 +20,8 @@ _OWNER_STAMP = "2020-01-01T00:00:00.000Z"
 def install(emu: HubSpotEmulator) -> None:
     def locked(handler: Any) -> Any:
         def run(request: Request) -> Response:
+            # Path segments arrive percent-encoded (an email as idProperty).
+            request.params = {k: unquote(v) for k, v in request.params.items()}
             with emu.lock:
                 return handler(emu, request)  # type: ignore[no-any-return]
         return run
