@@ -18,17 +18,18 @@ from simple_salesforce.exceptions import SalesforceExpiredSession
 from leadsync.sandbox.salesforce.auth import Credentials
 from leadsync.sandbox.salesforce.emulator import SF_SESSION_EXPIRY, SalesforceEmulator
 from leadsync.sandbox.tls import SandboxTLS
-from tests.integration.sandbox.conftest_sf import http, sf, sf_emulator, sf_tls  # noqa: F401
+
+pytest_plugins = ["tests.integration.sandbox.conftest_sf"]
 
 CREDS = Credentials()
 FAILURE = {"error": "invalid_grant", "error_description": "authentication failure"}
 
 
-def token(http: requests.Session, emulator: SalesforceEmulator, **form: str) -> requests.Response:  # noqa: F811
+def token(http: requests.Session, emulator: SalesforceEmulator, **form: str) -> requests.Response:
     return http.post(f"{emulator.base_url}/services/oauth2/token", data=form)
 
 
-def client_for(emulator: SalesforceEmulator, http: requests.Session, body: dict[str, Any]) -> Salesforce:  # noqa: F811
+def client_for(emulator: SalesforceEmulator, http: requests.Session, body: dict[str, Any]) -> Salesforce:
     assert body["instance_url"] == emulator.base_url
     return Salesforce(instance_url=body["instance_url"], session_id=body["access_token"], session=http,
                       version="59.0")
@@ -40,7 +41,7 @@ def password_form(password: str) -> dict[str, str]:
 
 
 def test_password_grant_returns_the_real_reply_shape_and_a_working_session(
-        sf_emulator: SalesforceEmulator, http: requests.Session) -> None:  # noqa: F811
+        sf_emulator: SalesforceEmulator, http: requests.Session) -> None:
     answer = token(http, sf_emulator, **password_form(CREDS.password + CREDS.security_token))
     assert answer.status_code == 200
     body = answer.json()
@@ -51,7 +52,7 @@ def test_password_grant_returns_the_real_reply_shape_and_a_working_session(
 
 
 @pytest.mark.parametrize("password", ["wrong" + CREDS.security_token, CREDS.password, ""])
-def test_bad_password_gets_the_real_400_body(sf_emulator: SalesforceEmulator, http: requests.Session,  # noqa: F811
+def test_bad_password_gets_the_real_400_body(sf_emulator: SalesforceEmulator, http: requests.Session,
                                              password: str) -> None:
     answer = token(http, sf_emulator, **password_form(password))
     assert answer.status_code == 400
@@ -59,7 +60,7 @@ def test_bad_password_gets_the_real_400_body(sf_emulator: SalesforceEmulator, ht
 
 
 def test_unknown_client_and_grant_type_are_refused(sf_emulator: SalesforceEmulator,
-                                                   http: requests.Session) -> None:  # noqa: F811
+                                                   http: requests.Session) -> None:
     form = password_form(CREDS.password + CREDS.security_token) | {"client_id": "nope"}
     assert token(http, sf_emulator, **form).json() == {"error": "invalid_client_id",
                                                        "error_description": "client identifier invalid"}
@@ -85,7 +86,7 @@ def assertion(private: bytes, **claims: Any) -> str:
 
 
 def test_jwt_bearer_verifies_the_signature_against_the_registered_key(
-        sf_emulator: SalesforceEmulator, http: requests.Session, rsa_pair: tuple[bytes, str]) -> None:  # noqa: F811
+        sf_emulator: SalesforceEmulator, http: requests.Session, rsa_pair: tuple[bytes, str]) -> None:
     private, public = rsa_pair
     sf_emulator.add_client(CREDS.client_id, CREDS.client_secret, CREDS.username, jwt_public_key=public)
     grant = "urn:ietf:params:oauth:grant-type:jwt-bearer"
@@ -104,7 +105,7 @@ def test_jwt_bearer_verifies_the_signature_against_the_registered_key(
 
 
 def test_client_credentials_take_basic_auth(sf_emulator: SalesforceEmulator,
-                                            http: requests.Session) -> None:  # noqa: F811
+                                            http: requests.Session) -> None:
     basic = base64.b64encode(f"{CREDS.client_id}:{CREDS.client_secret}".encode()).decode()
     answer = http.post(f"{sf_emulator.base_url}/services/oauth2/token", data={"grant_type": "client_credentials"},
                        headers={"Authorization": f"Basic {basic}"})
@@ -131,7 +132,7 @@ class _LoginHostToEmulator(HTTPAdapter):
 
 
 def test_simple_salesforce_username_password_constructor_logs_in_over_soap(
-        sf_emulator: SalesforceEmulator, http: requests.Session) -> None:  # noqa: F811
+        sf_emulator: SalesforceEmulator, http: requests.Session) -> None:
     http.mount("https://login.salesforce.com", _LoginHostToEmulator(sf_emulator.base_url))
     sf_client = Salesforce(username=CREDS.username, password=CREDS.password, security_token=CREDS.security_token,
                            session=http, version="59.0")
@@ -142,7 +143,7 @@ def test_simple_salesforce_username_password_constructor_logs_in_over_soap(
 
 
 def test_missing_or_unknown_token_is_401_invalid_session(sf_emulator: SalesforceEmulator,
-                                                         http: requests.Session) -> None:  # noqa: F811
+                                                         http: requests.Session) -> None:
     url = f"{sf_emulator.base_url}/services/data/v59.0/query/?q=SELECT+Id+FROM+Lead"
     for headers in ({}, {"Authorization": "Bearer not-a-session"}):
         answer = http.get(url, headers=headers)
@@ -150,7 +151,7 @@ def test_missing_or_unknown_token_is_401_invalid_session(sf_emulator: Salesforce
         assert answer.json() == [{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}]
 
 
-def test_session_lifetime_uses_the_sandbox_clock(sf_tls: SandboxTLS, http: requests.Session) -> None:  # noqa: F811
+def test_session_lifetime_uses_the_sandbox_clock(sf_tls: SandboxTLS, http: requests.Session) -> None:
     emulator = SalesforceEmulator(session_lifetime=3600)
     emulator.start(sf_tls.server_context())
     try:
@@ -164,8 +165,8 @@ def test_session_lifetime_uses_the_sandbox_clock(sf_tls: SandboxTLS, http: reque
         emulator.stop()
 
 
-def test_session_expiry_fault_ends_the_presented_session_only(sf_emulator: SalesforceEmulator, sf: Salesforce,  # noqa: F811
-                                                              http: requests.Session) -> None:  # noqa: F811
+def test_session_expiry_fault_ends_the_presented_session_only(sf_emulator: SalesforceEmulator, sf: Salesforce,
+                                                              http: requests.Session) -> None:
     sf_emulator.faults.add(kind=SF_SESSION_EXPIRY, endpoint="query")
     with pytest.raises(SalesforceExpiredSession):
         sf.query("SELECT Id FROM Lead")
