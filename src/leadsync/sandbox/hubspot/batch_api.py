@@ -43,11 +43,11 @@ class Outcome:
                                        status=str(params.get("status", "error"))))
         return True
 
-    def response(self, emu: HubSpotEmulator) -> Response:
+    def response(self, emu: HubSpotEmulator, ok_status: int = 200) -> Response:
         body: dict[str, Any] = {"status": "COMPLETE", "results": self.results,
                                 "startedAt": format_ms(self.started_ms), "completedAt": format_ms(emu.now_ms())}
         if not self.errors:
-            return Response(200, body)
+            return Response(ok_status, body)
         return Response(207, {**body, "numErrors": len(self.errors), "errors": self.errors})
 
 
@@ -123,7 +123,7 @@ def _create(emu: HubSpotEmulator, object_type: str, request: Request, body: dict
         record = objects.create_record(emu, object_type, values)
         objects.apply_associations(emu, object_type, record.id, item.get("associations") or [])
         outcome.results.append(record.to_json(_names(emu, object_type, values)))
-    return outcome.response(emu)
+    return outcome.response(emu, ok_status=201)  # batch create answers 201 Created
 
 
 def _update(emu: HubSpotEmulator, object_type: str, request: Request, body: dict[str, Any],
