@@ -11,7 +11,8 @@ How the generated client is bent into shape, checked against the library's sourc
 - Retries: ``Configuration.retries = None`` means urllib3's default of 3 silent retries. We set
   ``False``: our policy is the only one that retries, and failures surface unwrapped
   (``ProtocolError``, ``NewConnectionError``, ``ReadTimeoutError``...), except urllib3 ``SSLError``,
-  which the library turns into ``ApiException(status=0, reason="SSLError...")``.
+  which the library turns into ``ApiException(status=0, reason="SSLError...")`` and then trips over
+  (see :func:`hubspot_reply_from_exception`).
 - Timeouts: the library has no default (``_request_timeout=None`` waits forever), so each
   ``RESTClientObject.request`` gets ``(connect, read)`` unless the caller passes one.
 - Response headers: every generated method has a ``*_with_http_info`` twin returning
@@ -121,7 +122,16 @@ def _is_hubspot_api_exception(exc: BaseException) -> bool:
 
 
 def hubspot_reply_from_exception(exc: BaseException) -> HttpReply | ConnectorError | None:
-    """Status, headers and body of an ``ApiException``; ``status=0`` is a failure before any reply."""
+    """Status, headers and body of an ``ApiException``; ``status=0`` is a failure before any reply.
+
+    hubspot-api-client 12 turns a urllib3 ``SSLError`` into ``ApiException(status=0)`` whose body is
+    ``None``, and then its ``ApiClient`` crashes on ``e.body.decode`` while handling it: the caller sees
+    an ``AttributeError`` whose ``__context__`` is that ``ApiException``. We look through that crash.
+    """
+    if isinstance(exc, AttributeError) and exc.__context__ is not None and _is_hubspot_api_exception(
+        exc.__context__
+    ):
+        exc = exc.__context__
     if not _is_hubspot_api_exception(exc):
         return None
     status = int(getattr(exc, "status", 0) or 0)
