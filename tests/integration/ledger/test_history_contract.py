@@ -19,8 +19,9 @@ from leadsync.ledger import (
 
 
 def _transition(person: str, to: str, at: datetime, **extra: object) -> Transition:
-    return Transition(person, None, to, at, Move.FORWARD, "mql.score_and_grade", "rules-v7", "score 120 >= 100",
-                      **extra)  # type: ignore[arg-type]
+    return Transition(
+        person, None, to, at, Move.FORWARD, "mql.score_and_grade", "rules-v7", "score 120 >= 100", **extra
+    )  # type: ignore[arg-type]
 
 
 def test_people_keep_every_identity_and_emails_are_normalised(ledger: Ledger, now: datetime) -> None:
@@ -37,7 +38,8 @@ def test_people_keep_every_identity_and_emails_are_normalised(ledger: Ledger, no
         record = uow.people.get("p1")
     assert record is not None
     assert record.identities == {
-        Identity(IdentityKind.SALESFORCE_LEAD, "00Q1"), Identity(IdentityKind.EMAIL, "ann@example.com")
+        Identity(IdentityKind.SALESFORCE_LEAD, "00Q1"),
+        Identity(IdentityKind.EMAIL, "ann@example.com"),
     }
 
 
@@ -93,7 +95,8 @@ def test_the_same_activity_twice_is_one_row_updated_in_place(ledger: Ledger, now
         assert uow.activities.count() == 2
         stored = uow.activities.for_person("p1")
     assert {(a.source, a.source_id, a.properties.get("url")) for a in stored} == {
-        (System.HUBSPOT, "ev-1", "/pricing?x=1"), (System.SALESFORCE, "ev-1", None)
+        (System.HUBSPOT, "ev-1", "/pricing?x=1"),
+        (System.SALESFORCE, "ev-1", None),
     }
 
 
@@ -111,13 +114,22 @@ def test_score_snapshots_keep_version_and_breakdown(ledger: Ledger, now: datetim
 def test_transitions_round_trip_with_run_and_epoch(ledger: Ledger, now: datetime) -> None:
     later = now + timedelta(hours=2)
     by_user = Transition(
-        "p1", "MQL", "SAL", later, Move.FORWARD, "sal.owner_took_it", "rules-v7", "owner accepted",
-        {"owner_id": "005X", "at": later}, Cause(CauseKind.CRM_USER, "005X"),
+        "p1",
+        "MQL",
+        "SAL",
+        later,
+        Move.FORWARD,
+        "sal.owner_took_it",
+        "rules-v7",
+        "owner accepted",
+        {"owner_id": "005X", "at": later},
+        Cause(CauseKind.CRM_USER, "005X"),
     )
     with ledger.unit_of_work() as uow:
         uow.people.ensure(["p1"], now)
-        written = uow.transitions.append([_transition("p1", "MQL", now, facts={"score": 120}), by_user],
-                                         run_id="run-1", epoch=0)
+        written = uow.transitions.append(
+            [_transition("p1", "MQL", now, facts={"score": 120}), by_user], run_id="run-1", epoch=0
+        )
     assert written == 2
     with ledger.reading() as uow:
         history = uow.transitions.for_person("p1")
@@ -147,8 +159,9 @@ def test_naive_datetimes_are_refused(ledger: Ledger, now: datetime) -> None:
 
 
 def test_contact_status_changes_are_their_own_history(ledger: Ledger, now: datetime) -> None:
-    change = ContactStatusChange("p1", None, "left_voicemail", now, "cs.call", "rules-v7", "call disposition",
-                                 {"disposition": "Left VM"})
+    change = ContactStatusChange(
+        "p1", None, "left_voicemail", now, "cs.call", "rules-v7", "call disposition", {"disposition": "Left VM"}
+    )
     with ledger.unit_of_work() as uow:
         uow.people.ensure(["p1"], now)
         uow.transitions.append_contact_status([change], run_id="r", epoch=0)

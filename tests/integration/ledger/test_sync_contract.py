@@ -53,7 +53,11 @@ def test_intent_state_machine(ledger: Ledger, now: datetime) -> None:
             uow.outbox.mark_applied(intent.id, now)
         uow.outbox.retry(intent.id, now)
         applied = uow.outbox.mark_applied(intent.id, now + timedelta(seconds=5))
-        assert (applied.state, applied.attempts, applied.updated_at) == (IntentState.APPLIED, 3, now + timedelta(seconds=5))
+        assert (applied.state, applied.attempts, applied.updated_at) == (
+            IntentState.APPLIED,
+            3,
+            now + timedelta(seconds=5),
+        )
         for move in (uow.outbox.retry, lambda i, t: uow.outbox.mark_failed(i, "late", t)):
             with pytest.raises(IntentStateError, match="applied"):
                 move(intent.id, now)
@@ -65,8 +69,9 @@ def test_intent_state_machine(ledger: Ledger, now: datetime) -> None:
 
 def test_echo_hashes_are_kept_per_system_record_and_field(ledger: Ledger, now: datetime) -> None:
     with ledger.unit_of_work() as uow:
-        uow.outbox.remember_written(System.HUBSPOT, "contact", "501", {"lifecyclestage": "h1", "hs_lead_status": "h2"},
-                                    now)
+        uow.outbox.remember_written(
+            System.HUBSPOT, "contact", "501", {"lifecyclestage": "h1", "hs_lead_status": "h2"}, now
+        )
         uow.outbox.remember_written(System.HUBSPOT, "contact", "501", {"lifecyclestage": "h3"}, now)
     with ledger.reading() as uow:
         assert uow.outbox.is_echo(System.HUBSPOT, "contact", "501", "lifecyclestage", "h3")
@@ -95,8 +100,12 @@ def test_runs_record_counts_calls_and_errors(ledger: Ledger, now: datetime) -> N
         run = uow.runs.start("sync", now, epoch=0, run_id="run-1")
     with ledger.unit_of_work() as uow:
         finished = uow.runs.finish(
-            run.id, RunStatus.SUCCEEDED, now + timedelta(seconds=42), counts={"transitions": 3},
-            api_calls={System.SALESFORCE: 7, System.HUBSPOT: 5}, errors=["00Q3: INVALID_OPTION"],
+            run.id,
+            RunStatus.SUCCEEDED,
+            now + timedelta(seconds=42),
+            counts={"transitions": 3},
+            api_calls={System.SALESFORCE: 7, System.HUBSPOT: 5},
+            errors=["00Q3: INVALID_OPTION"],
         )
     assert finished.status is RunStatus.SUCCEEDED
     assert finished.ended_at == now + timedelta(seconds=42)
@@ -117,8 +126,9 @@ def test_unfinished_runs_are_marked_aborted(ledger: Ledger, now: datetime) -> No
 def test_quarantine_retries_only_after_the_cause_changes(ledger: Ledger, now: datetime) -> None:
     with ledger.unit_of_work() as uow:
         uow.quarantine.put(System.SALESFORCE, "Lead", "00Q1", "restricted picklist", "fp-1", now)
-        again = uow.quarantine.put(System.SALESFORCE, "Lead", "00Q1", "restricted picklist", "fp-1",
-                                   now + timedelta(hours=1))
+        again = uow.quarantine.put(
+            System.SALESFORCE, "Lead", "00Q1", "restricted picklist", "fp-1", now + timedelta(hours=1)
+        )
     assert (again.attempts, again.first_seen, again.last_seen) == (2, now, now + timedelta(hours=1))
     with ledger.unit_of_work() as uow:
         assert not uow.quarantine.should_retry(System.SALESFORCE, "Lead", "00Q1", "fp-1")
@@ -172,7 +182,8 @@ def test_report_transitions_per_stage_per_week(ledger: Ledger) -> None:
                 _transition("a", "SAL", monday + timedelta(days=7)),  # next Monday
                 _transition("b", "MQL", monday - timedelta(seconds=1)),  # before the window
             ],
-            run_id=None, epoch=0,
+            run_id=None,
+            epoch=0,
         )
     with ledger.reading() as uow:
         counts = uow.reports.transitions_per_stage_per_week(monday, monday + timedelta(days=14))
@@ -209,7 +220,7 @@ def test_a_stale_epoch_fails_the_whole_unit_of_work(ledger: Ledger, now: datetim
     with ledger.unit_of_work() as uow:
         uow.people.ensure(["p1"], now)
 
-    with pytest.raises(StaleEpoch, match="stale fencing epoch 1.*current: 2"), ledger.unit_of_work() as uow:
+    with pytest.raises(StaleEpoch, match=r"stale fencing epoch 1.*current: 2"), ledger.unit_of_work() as uow:
         uow.watermarks.save(Watermark("s", "9"), now)
         uow.transitions.append([_transition("p1", "MQL", now)], run_id="r", epoch=old)
     with pytest.raises(StaleEpoch), ledger.unit_of_work(epoch=old) as uow:
