@@ -7,6 +7,7 @@ from urllib.parse import unquote
 
 from leadsync.sandbox.hubspot.objects_api import flag, invalid
 from leadsync.sandbox.hubspot.store import ASSOCIATION_TYPE_IDS, Event
+from leadsync.sandbox.hubspot.users import FORM_SUBMISSION_EVENT, PAGE_VIEW_EVENT
 from leadsync.sandbox.hubspot.wire import batch_error, error_body, format_ms, parse_time
 from leadsync.sandbox.server import Request, Response
 
@@ -31,6 +32,7 @@ def install(emu: HubSpotEmulator) -> None:
     emu.route("POST", "/crm/v4/associations/(?P<from>[^/]+)/(?P<to>[^/]+)/batch/read", "associations.batch_read",
               locked(read_associations))
     emu.route("GET", "/events/v3/events/?", "events.list", locked(list_events))
+    emu.route("GET", "/events/v3/events/event-types", "events.types", locked(event_types))
     emu.route("GET", "/crm/v3/owners/?", "owners.list", locked(list_owners))
     emu.route("GET", "/crm/v3/owners/(?P<id>[^/]+)", "owners.get", locked(get_owner))
 
@@ -126,6 +128,12 @@ def list_events(emu: HubSpotEmulator, request: Request) -> Response:
         after = str(offset + limit)
         body["paging"] = {"next": {"after": after, "link": emu.link(f"/events/v3/events/?after={after}")}}
     return Response(200, body)
+
+
+def event_types(emu: HubSpotEmulator, request: Request) -> Response:
+    names = sorted({e.event_type for events in emu.events.by_object.values() for e in events}
+                   | {PAGE_VIEW_EVENT, FORM_SUBMISSION_EVENT})
+    return Response(200, {"eventTypes": names})
 
 
 # ----- owners ---------------------------------------------------------------------------------------------
