@@ -1,7 +1,8 @@
 """Fixtures for the Salesforce emulator tests: a real HTTPS emulator and the real simple-salesforce.
 
 Test modules import what they use from here (this folder has no conftest.py: it is shared with the
-HubSpot tests).
+HubSpot tests). PYTEST_DONT_REWRITE: the modules import helpers from here before pytest loads it as a
+plugin, and it holds no assertions to rewrite.
 """
 
 from __future__ import annotations
