@@ -188,6 +188,19 @@ def test_recycled_requalifies_as_mql_on_a_new_hand_raise_and_never_goes_to_inqui
     assert decide("p1", "Recycled", only_inquiry, RULES, NOW) is None
 
 
+def test_a_nurture_email_open_does_not_requalify_but_a_new_form_fill_does() -> None:
+    recycled_at = NOW - timedelta(days=20)
+    nurture = CrmFacts(crm_status="Nurture")
+    # The score was already over the bar when sales recycled; an opened nurture email proves nothing new.
+    opened = facts(150, "A", (act("form_fill", 40), act("email_open", 1)), crm=nurture, status_since=recycled_at,
+                   crm_changed_at=recycled_at)
+    assert decide("p1", "Recycled", opened, RULES, NOW) is None
+    filled = facts(150, "A", (act("form_fill", 40), act("form_fill", 1)), crm=nurture, status_since=recycled_at,
+                   crm_changed_at=recycled_at)
+    t = decide("p1", "Recycled", filled, RULES, NOW)
+    assert t is not None and (t.to_status, t.rule) == ("MQL", "mql.score_and_grade")
+
+
 def test_recycled_stays_while_crm_still_says_recycle_and_its_time_is_unknown() -> None:
     f = facts(0, None, (act("demo_request", 1),), crm=CrmFacts(crm_status="Recycled"),
               status_since=NOW - timedelta(days=5))
@@ -196,10 +209,11 @@ def test_recycled_stays_while_crm_still_says_recycle_and_its_time_is_unknown() -
 
 def test_summarize_counts_only_real_interactions_and_latest_hand_raise() -> None:
     s = summarize((act("email_open", 5), act("page_view", 4), act("form_fill", 3), act("demo_request", 2),
-                   act("demo_request", 1)), RULES)
+                   act("demo_request", 1), act("email_open", 0.5)), RULES)
     assert s.real_interactions == 3  # form_fill and two demo requests
     assert s.first_interaction_at == NOW - timedelta(days=3)
-    assert s.last_activity_at == NOW - timedelta(days=1)
+    assert s.last_interaction_at == NOW - timedelta(days=1)
+    assert s.last_activity_at == NOW - timedelta(days=0.5)
     assert s.hand_raises == (("demo_request", NOW - timedelta(days=1)),)
 
 

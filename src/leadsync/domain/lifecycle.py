@@ -14,9 +14,10 @@ How :func:`decide` moves a person (one call gives at most one transition):
   for automatic moves: a paying customer is never disqualified or recycled by a rule.
 * From Disqualified: nothing automatic; only a named REOPEN (an admin or a CRM user) leaves it.
 * From Recycled: never back to Raw or Inquiry. The way forward is re-qualifying: some status at or
-  beyond the first MQL-role status whose entry rule holds on evidence *newer than the recycle* (an
-  activity, or a CRM change, after ``status_since``). Without fresh evidence a recycled lead whose score
-  is still high would bounce straight back to MQL, which is exactly what sales just rejected.
+  beyond the first MQL-role status whose entry rule holds on evidence *newer than the recycle*: a
+  hand-raise, a real interaction while score and grade are over the bar, or a CRM change, after
+  ``status_since``. Without fresh evidence a recycled lead whose score is still high would bounce straight
+  back to MQL (nurture emails get opened), which is exactly what sales just rejected.
 
 Why the timestamps: CRM verdicts are states, not events. A Lead.Status of "Recycled" stays there after
 marketing re-qualifies the person, and must not recycle them again. A CRM verdict (recycle or
@@ -153,7 +154,8 @@ class ActivitySummary:
 
     real_interactions: int = 0
     first_interaction_at: datetime | None = None
-    last_activity_at: datetime | None = None  # any activity; fresh evidence for score rules
+    last_interaction_at: datetime | None = None  # latest real interaction: fresh evidence for score rules
+    last_activity_at: datetime | None = None  # any activity at all
     hand_raises: tuple[tuple[str, datetime], ...] = ()  # (type, latest occurrence), sorted by type
 
     def last_hand_raise(self, types: Iterable[str]) -> datetime | None:
@@ -168,6 +170,7 @@ def summarize(activities: Iterable[Activity], rules: LifecycleRules) -> Activity
     raise_types = rules.hand_raise_types()
     count = 0
     first: datetime | None = None
+    last_real: datetime | None = None
     last: datetime | None = None
     raises: dict[str, datetime] = {}
     for activity in activities:
@@ -176,9 +179,10 @@ def summarize(activities: Iterable[Activity], rules: LifecycleRules) -> Activity
         if activity.type in real_types:
             count += 1
             first = at if first is None or at < first else first
+            last_real = at if last_real is None or at > last_real else last_real
         if activity.type in raise_types and (activity.type not in raises or at > raises[activity.type]):
             raises[activity.type] = at
-    return ActivitySummary(count, first, last, tuple(sorted(raises.items())))
+    return ActivitySummary(count, first, last_real, last, tuple(sorted(raises.items())))
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,12 +221,12 @@ def _entry_matches(status: Status, facts: LifecycleInput) -> list[_Match]:
     if enter.score_and_grade and enter.score_and_grade.holds(facts.score, facts.grade):
         t = enter.score_and_grade
         out.append(_Match(f"{role}.score_and_grade", f"score {facts.score:g} >= {t.min_score:g} and grade "
-                          f"{facts.grade} >= {t.min_grade}", _threshold_facts(facts, t), act.last_activity_at))
+                          f"{facts.grade} >= {t.min_grade}", _threshold_facts(facts, t), act.last_interaction_at))
     for row in enter.matrix:
         if row.holds(facts.score, facts.grade):
             out.append(_Match(f"{role}.matrix", f"score x grade matrix: score {facts.score:g} >= {row.min_score:g}"
                               f" with grade {facts.grade} >= {row.min_grade}", _threshold_facts(facts, row),
-                              act.last_activity_at))
+                              act.last_interaction_at))
             break
     raised_at = act.last_hand_raise(enter.hand_raise)
     if raised_at is not None:
@@ -279,11 +283,16 @@ def _recycle_signal(facts: LifecycleInput, rules: LifecycleRules) -> _Match | No
     return None if _crm_verdict_stale(facts) else match
 
 
-def _furthest(facts: LifecycleInput, rules: LifecycleRules, above: int) -> tuple[Status, _Match] | None:
+def _furthest(facts: LifecycleInput, rules: LifecycleRules, above: int,
+              fresh_first: bool = False) -> tuple[Status, _Match] | None:
+    """The furthest funnel status ranked above ``above`` whose entry rule holds, with the rule to report
+    (with ``fresh_first``, a rule holding on evidence newer than the current status, if there is one)."""
     for status in reversed(rules.funnel()):
         if (status.rank or 0) <= above:
             break
         matches = _entry_matches(status, facts)
+        if fresh_first:
+            matches.sort(key=lambda m: not _is_fresh(m, facts))
         if matches:
             return status, matches[0]
     return None
@@ -338,7 +347,8 @@ def decide(person_id: str, current: str | None, facts: LifecycleInput, rules: Li
     if status.role == Role.RECYCLED:
         if _recycle_signal(facts, rules) is not None or not _requalifies(facts, rules):
             return None
-        return forward(_furthest(facts, rules, above=(rules.first(Role.MQL).rank or 0) - 1), Move.FORWARD)
+        floor = (rules.first(Role.MQL).rank or 0) - 1
+        return forward(_furthest(facts, rules, above=floor, fresh_first=True), Move.FORWARD)
     hit = _recycle_signal(facts, rules)
     if hit is not None:
         return make(rules.first(Role.RECYCLED), Move.RECYCLE, hit)
