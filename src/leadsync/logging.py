@@ -179,7 +179,7 @@ def configure_logging(
     handler._leadsync = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(numeric_level)
-    # The vendor clients log whole response bodies at DEBUG; keep them out unless asked for warnings.
+    # The vendor clients log whole response bodies (personal data) at DEBUG: never below INFO for them.
     for noisy in ("urllib3", "hubspot", "simple_salesforce"):
         logging.getLogger(noisy).setLevel(max(numeric_level, logging.INFO))
 

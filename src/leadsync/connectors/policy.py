@@ -270,7 +270,7 @@ class HttpPolicy:
             stop=self._stop_after(self.clock()),
             wait=self._wait,
             retry=tenacity.retry_if_exception_type(TransientError),
-            sleep=self._sleep_between,
+            sleep=self.sleep,
             before_sleep=self._count_retry,
             reraise=True,
         )
@@ -296,8 +296,9 @@ class HttpPolicy:
             return self._once(fn, kind)
         except SessionExpired as expired:
             if self.relogin is None or state["relogged"]:
+                why = "cannot be renewed" if self.relogin is None else "refused after re-login"
                 raise AuthError(
-                    f"session refused after re-login: {expired.message}", system=self.system,
+                    f"session {why}: {expired.message}", system=self.system,
                     status=expired.status, error_code=expired.error_code,
                 ) from expired
             self._relogin_or_fail(expired)
@@ -369,9 +370,6 @@ class HttpPolicy:
             return self.clock() - started + state.upcoming_sleep > self.retry.max_total_seconds
 
         return stop
-
-    def _sleep_between(self, seconds: float) -> None:
-        self.sleep(seconds)
 
     def _count_retry(self, state: tenacity.RetryCallState) -> None:
         self.counters.add(self.system, "retries")
