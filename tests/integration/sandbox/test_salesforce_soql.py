@@ -71,7 +71,8 @@ def org(sf_emulator: SalesforceEmulator) -> SalesforceEmulator:
     ("CreatedDate < 2026-01-01T00:00:00Z", []),
 ])
 def test_where_operators(org: SalesforceEmulator, sf: Salesforce, where: str, expected: list[str]) -> None:
-    result = sf.query(f"SELECT Id, LastName FROM Lead WHERE {where} ORDER BY LastName")
+    # The WHERE texts are query syntax under test, not values: spliced in as literals on purpose.
+    result = sf.query(format_soql("SELECT Id, LastName FROM Lead WHERE {:literal} ORDER BY LastName", where))
     assert last_names(result) == sorted(expected, key=str.casefold)
     assert result["totalSize"] == len(expected)
 
@@ -160,8 +161,8 @@ def test_date_literals_follow_the_sandbox_clock(sf_emulator: SalesforceEmulator,
     assert last_names(sf.query("SELECT LastName FROM Lead WHERE CreatedDate < LAST_N_DAYS:30")) == ["Lead2"]
     assert last_names(sf.query("SELECT LastName FROM Lead WHERE ConvertedDate = YESTERDAY")) == ["Lead3"]
     assert last_names(sf.query("SELECT LastName FROM Lead WHERE CreatedDate = TODAY")) == []
-    day = (now - timedelta(days=1)).date().isoformat()
-    assert last_names(sf.query(f"SELECT LastName FROM Lead WHERE ConvertedDate >= {day}")) == ["Lead3"]
+    day = (now - timedelta(days=1)).date()
+    assert last_names(sf.query(format_soql("SELECT LastName FROM Lead WHERE ConvertedDate >= {}", day))) == ["Lead3"]
 
 
 def test_query_all_includes_deleted_records(org: SalesforceEmulator, sf: Salesforce) -> None:
