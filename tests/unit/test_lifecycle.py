@@ -254,6 +254,11 @@ def test_illegal_named_moves_are_refused_with_a_clear_message(
         named_move("p1", current, move, target, reason, ADMIN, RULES, NOW)
 
 
+def test_status_names_in_file_order() -> None:
+    assert RULES.status_names() == ("Raw", "Inquiry", "MQL", "SAL", "SQL", "Opportunity", "Customer", "Disqualified",
+                                    "Recycled")
+
+
 def test_is_legal_table() -> None:
     assert is_legal(None, "Raw", Move.INITIAL, RULES)
     assert is_legal("Raw", "Customer", Move.FORWARD, RULES)

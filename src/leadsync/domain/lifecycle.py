@@ -135,6 +135,10 @@ class LifecycleRules:
                 return status
         raise KeyError(f"unknown lifecycle status {name!r}")
 
+    def status_names(self) -> tuple[str, ...]:
+        """Every status name, in file order (funnel statuses, Disqualified and Recycled alike)."""
+        return tuple(s.name for s in self.statuses)
+
     def funnel(self) -> tuple[Status, ...]:
         return tuple(sorted((s for s in self.statuses if s.rank is not None), key=lambda s: s.rank or 0))
 
