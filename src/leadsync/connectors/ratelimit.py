@@ -33,6 +33,7 @@ Clock = Callable[[], float]
 Sleep = Callable[[float], None]
 
 DEFAULT_KIND = "default"
+_EDGE = 1e-6
 SEARCH_KIND = "search"
 
 
@@ -104,7 +105,8 @@ class SlidingWindow:
             return 0.0
         # The send that must leave the window first is the (len - limit + 1)-th oldest.
         blocking = self._sent[len(self._sent) - self.limit]
-        return max(0.0, blocking + self._span() - now)
+        # A microsecond past the edge: float rounding must never land a send exactly one window later.
+        return max(0.0, blocking + self._span() - now + _EDGE)
 
     def record(self, now: float) -> None:
         self._sent.append(now)

@@ -8,6 +8,8 @@ import time
 from collections import deque
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from leadsync.config.settings import HubSpotSettings, SalesforceSettings
 from leadsync.connectors.errors import QuotaExhausted
@@ -212,3 +214,24 @@ def test_call_counters_snapshot() -> None:
     counters.add("hubspot", "retries")
     assert counters.snapshot() == {"salesforce": {"calls": 3}, "hubspot": {"retries": 1}}
     assert counters.get("hubspot", "calls") == 0
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    gaps=st.lists(st.floats(min_value=0.0, max_value=1.5, allow_nan=False), min_size=1, max_size=120),
+    limit=st.integers(min_value=1, max_value=12),
+    window=st.sampled_from([0.5, 1.0, 10.0]),
+)
+def test_no_window_of_any_placement_ever_holds_more_than_limit_sends(
+    gaps: list[float], limit: int, window: float
+) -> None:
+    clock = ManualClock()
+    limiter = RateLimiter("x", windows={"default": (SlidingWindow("w", limit, window),)}, daily=None,
+                          clock=clock.now, sleep=clock.sleep)
+    sends = []
+    for gap in gaps:
+        clock.advance(gap)  # the caller's own think time between calls
+        limiter.acquire()
+        sends.append(clock.now())
+    for i in range(len(sends) - limit):
+        assert sends[i + limit] - sends[i] >= window
