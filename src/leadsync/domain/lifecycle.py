@@ -30,7 +30,7 @@ moves on. The ledger knows ``status_since``; the sync knows when a person's CRM 
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -128,28 +128,43 @@ class LifecycleRules:
     disqualify: DisqualifyRules
     recycle: RecycleRules
     version: str
+    # Lookups built once: decide() runs for every person every cycle.
+    _by_name: Mapping[str, Status] = field(init=False, repr=False, compare=False)
+    _funnel: tuple[Status, ...] = field(init=False, repr=False, compare=False)
+    _first: Mapping[Role, Status] = field(init=False, repr=False, compare=False)
+    _hand_raise: frozenset[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        first: dict[Role, Status] = {}
+        for status in self.statuses:
+            first.setdefault(status.role, status)
+        funnel = tuple(sorted((s for s in self.statuses if s.rank is not None), key=lambda s: s.rank or 0))
+        object.__setattr__(self, "_by_name", {s.name: s for s in self.statuses})
+        object.__setattr__(self, "_funnel", funnel)
+        object.__setattr__(self, "_first", first)
+        object.__setattr__(self, "_hand_raise", frozenset().union(*(s.enter.hand_raise for s in self.statuses)))
 
     def status(self, name: str) -> Status:
-        for status in self.statuses:
-            if status.name == name:
-                return status
-        raise KeyError(f"unknown lifecycle status {name!r}")
+        try:
+            return self._by_name[name]
+        except KeyError:
+            raise KeyError(f"unknown lifecycle status {name!r}") from None
 
     def status_names(self) -> tuple[str, ...]:
         """Every status name, in file order (funnel statuses, Disqualified and Recycled alike)."""
         return tuple(s.name for s in self.statuses)
 
     def funnel(self) -> tuple[Status, ...]:
-        return tuple(sorted((s for s in self.statuses if s.rank is not None), key=lambda s: s.rank or 0))
+        return self._funnel
 
     def by_role(self, role: Role) -> tuple[Status, ...]:
         return tuple(s for s in self.statuses if s.role == role)
 
     def first(self, role: Role) -> Status:
-        return self.by_role(role)[0]
+        return self._first[role]
 
     def hand_raise_types(self) -> frozenset[str]:
-        return frozenset().union(*(s.enter.hand_raise for s in self.statuses))
+        return self._hand_raise
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,39 +230,39 @@ def _threshold_facts(facts: LifecycleInput, t: Threshold) -> dict[str, Any]:
     return {"score": facts.score, "grade": facts.grade, "min_score": t.min_score, "min_grade": t.min_grade}
 
 
-def _entry_matches(status: Status, facts: LifecycleInput) -> list[_Match]:
-    """Every entry rule of ``status`` that holds, in a fixed order (the first one is reported)."""
-    enter, role, out = status.enter, status.role.value, []
+def _entry_matches(status: Status, facts: LifecycleInput) -> Iterator[_Match]:
+    """Every entry rule of ``status`` that holds, in a fixed order (the first one is reported).
+    A generator: reasons are only formatted for the rules a caller actually looks at."""
+    enter, role = status.enter, status.role  # a StrEnum formats as its value
     act, crm = facts.activity, facts.crm
     if enter.real_interaction and act.real_interactions > 0:
-        out.append(_Match(f"{role}.real_interaction", f"first real interaction ({act.real_interactions} so far)",
-                          {"real_interactions": act.real_interactions}, act.first_interaction_at))
+        yield _Match(f"{role}.real_interaction", f"first real interaction ({act.real_interactions} so far)",
+                     {"real_interactions": act.real_interactions}, act.first_interaction_at)
     if enter.score_and_grade and enter.score_and_grade.holds(facts.score, facts.grade):
         t = enter.score_and_grade
-        out.append(_Match(f"{role}.score_and_grade", f"score {facts.score:g} >= {t.min_score:g} and grade "
-                          f"{facts.grade} >= {t.min_grade}", _threshold_facts(facts, t), act.last_interaction_at))
+        yield _Match(f"{role}.score_and_grade", f"score {facts.score:g} >= {t.min_score:g} and grade "
+                     f"{facts.grade} >= {t.min_grade}", _threshold_facts(facts, t), act.last_interaction_at)
     for row in enter.matrix:
         if row.holds(facts.score, facts.grade):
-            out.append(_Match(f"{role}.matrix", f"score x grade matrix: score {facts.score:g} >= {row.min_score:g}"
-                              f" with grade {facts.grade} >= {row.min_grade}", _threshold_facts(facts, row),
-                              act.last_interaction_at))
+            yield _Match(f"{role}.matrix", f"score x grade matrix: score {facts.score:g} >= {row.min_score:g}"
+                         f" with grade {facts.grade} >= {row.min_grade}", _threshold_facts(facts, row),
+                         act.last_interaction_at)
             break
-    raised_at = act.last_hand_raise(enter.hand_raise)
+    raised_at = act.last_hand_raise(enter.hand_raise) if enter.hand_raise and act.hand_raises else None
     if raised_at is not None:
         kinds = sorted(k for k, _ in act.hand_raises if k in enter.hand_raise)
-        out.append(_Match(f"{role}.hand_raise", f"hand-raise: {', '.join(kinds)}", {"hand_raise": kinds}, raised_at))
+        yield _Match(f"{role}.hand_raise", f"hand-raise: {', '.join(kinds)}", {"hand_raise": kinds}, raised_at)
     owner_ok = not enter.owner_must_be_user or crm.owner_kind == OwnerKind.USER
     if crm.crm_status in enter.crm_status and owner_ok:
         owner = " owned by a user" if enter.owner_must_be_user else ""
-        out.append(_Match(f"{role}.crm_status", f"CRM status {crm.crm_status!r}{owner}",
-                          {"crm_status": crm.crm_status, "owner_kind": crm.owner_kind.value}, None))
+        yield _Match(f"{role}.crm_status", f"CRM status {crm.crm_status!r}{owner}",
+                     {"crm_status": crm.crm_status, "owner_kind": crm.owner_kind.value}, None)
     if enter.converted and crm.is_converted:
-        out.append(_Match(f"{role}.converted", "the lead was converted in the CRM", {"is_converted": True}, None))
+        yield _Match(f"{role}.converted", "the lead was converted in the CRM", {"is_converted": True}, None)
     if enter.open_opportunity and crm.has_open_opportunity:
-        out.append(_Match(f"{role}.open_opportunity", "an open opportunity exists", {"open_opportunity": True}, None))
+        yield _Match(f"{role}.open_opportunity", "an open opportunity exists", {"open_opportunity": True}, None)
     if enter.won_opportunity and crm.has_won_opportunity:
-        out.append(_Match(f"{role}.won_opportunity", "an opportunity was won", {"won_opportunity": True}, None))
-    return out
+        yield _Match(f"{role}.won_opportunity", "an opportunity was won", {"won_opportunity": True}, None)
 
 
 def _crm_verdict_stale(facts: LifecycleInput) -> bool:
@@ -296,9 +311,10 @@ def _furthest(facts: LifecycleInput, rules: LifecycleRules, above: int,
             break
         matches = _entry_matches(status, facts)
         if fresh_first:
-            matches.sort(key=lambda m: not _is_fresh(m, facts))
-        if matches:
-            return status, matches[0]
+            matches = iter(sorted(matches, key=lambda m: not _is_fresh(m, facts)))
+        match = next(matches, None)
+        if match is not None:
+            return status, match
     return None
 
 
