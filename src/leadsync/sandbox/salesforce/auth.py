@@ -90,62 +90,96 @@ def oauth_error(error: str, description: str) -> Response:
     return Response(400, {"error": error, "error_description": description})
 
 
+@dataclass
+class UserLogin:
+    username: str
+    password: str
+    security_token: str
+    user_id: str
+
+
+@dataclass
+class ConnectedApp:
+    client_id: str
+    client_secret: str
+    username: str  # who client-credentials and JWT logins run as
+    jwt_public_key: str | None = None
+
+
+Grant = tuple[UserLogin, ConnectedApp]
+
+
 class LoginService:
-    def __init__(self, credentials: Credentials, sessions: SessionRegistry, user_id: str) -> None:
-        self.credentials = credentials
+    """Registered users and connected apps, and the login flows over them."""
+
+    def __init__(self, sessions: SessionRegistry) -> None:
         self.sessions = sessions
-        self.user_id = user_id
+        self.users: dict[str, UserLogin] = {}
+        self.apps: dict[str, ConnectedApp] = {}
 
     def token(self, request: Request, base_url: str, now: datetime) -> Response:
         form = {k: v[0] for k, v in parse_qs(request.body.decode("utf-8", "replace"), keep_blank_values=True).items()}
         grant = form.get("grant_type", "")
         if grant == "password":
-            problem = self._password_grant(form)
+            outcome = self._password_grant(form)
         elif grant == JWT_GRANT:
-            problem = self._jwt_grant(form.get("assertion", ""), base_url, now)
+            outcome = self._jwt_grant(form.get("assertion", ""), base_url)
         elif grant == "client_credentials":
-            problem = self._client_grant(form, request.header("authorization"))
+            outcome = self._client_grant(form, request.header("authorization"))
         else:
-            problem = oauth_error("unsupported_grant_type", "grant type not supported")
-        if problem is not None:
-            return problem
-        return Response(200, self._grant_body(base_url, now))
+            outcome = oauth_error("unsupported_grant_type", "grant type not supported")
+        if isinstance(outcome, Response):
+            return outcome
+        return Response(200, self._grant_body(outcome, base_url, now))
 
-    def _grant_body(self, base_url: str, now: datetime) -> dict[str, Any]:
-        session = self.sessions.open(self.credentials.username, now)
-        identity = f"{base_url}/id/{ORG_ID}/{self.user_id}"
+    def _grant_body(self, grant: Grant, base_url: str, now: datetime) -> dict[str, Any]:
+        user, app = grant
+        session = self.sessions.open(user.username, now)
+        identity = f"{base_url}/id/{ORG_ID}/{user.user_id}"
         issued_at = str(int(time.time() * 1000))
-        digest = hmac.new(self.credentials.client_secret.encode(), (identity + issued_at).encode(), hashlib.sha256)
+        digest = hmac.new(app.client_secret.encode(), (identity + issued_at).encode(), hashlib.sha256)
         return {
             "access_token": session.token, "instance_url": base_url, "id": identity, "token_type": "Bearer",
             "issued_at": issued_at, "signature": base64.b64encode(digest.digest()).decode(),
         }
 
-    def _client_ok(self, client_id: str | None, client_secret: str | None) -> Response | None:
-        if client_id != self.credentials.client_id:
+    def _app(self, client_id: str | None, client_secret: str | None) -> ConnectedApp | Response:
+        app = self.apps.get(client_id or "")
+        if app is None:
             return oauth_error("invalid_client_id", "client identifier invalid")
-        if client_secret is not None and not hmac.compare_digest(client_secret, self.credentials.client_secret):
+        if client_secret is not None and not hmac.compare_digest(client_secret.encode(), app.client_secret.encode()):
             return oauth_error("invalid_client", "invalid client credentials")
-        return None
+        return app
 
-    def _password_grant(self, form: dict[str, str]) -> Response | None:
-        problem = self._client_ok(form.get("client_id"), form.get("client_secret", ""))
-        if problem is not None:
-            return problem
-        if form.get("username") != self.credentials.username or not self._password_ok(form.get("password", "")):
+    def password_ok(self, username: str | None, given: str | None) -> UserLogin | None:
+        user = self.users.get(username or "")
+        if user is None or given is None:
+            return None
+        expected = user.password + user.security_token
+        return user if hmac.compare_digest(given.encode(), expected.encode()) else None
+
+    def _password_grant(self, form: dict[str, str]) -> Grant | Response:
+        app = self._app(form.get("client_id"), form.get("client_secret", ""))
+        if isinstance(app, Response):
+            return app
+        user = self.password_ok(form.get("username"), form.get("password"))
+        if user is None:
             return oauth_error("invalid_grant", "authentication failure")
-        return None
+        return user, app
 
-    def _password_ok(self, given: str) -> bool:
-        expected = self.credentials.password + self.credentials.security_token
-        return hmac.compare_digest(given.encode(), expected.encode())
-
-    def _jwt_grant(self, assertion: str, base_url: str, now: datetime) -> Response | None:
-        key = self.credentials.jwt_public_key
-        if key is None:
+    def _jwt_grant(self, assertion: str, base_url: str) -> Grant | Response:
+        try:
+            unverified = jwt.decode(assertion, options={"verify_signature": False})
+        except jwt.PyJWTError:
+            return oauth_error("invalid_grant", "invalid assertion")
+        app = self.apps.get(str(unverified.get("iss", "")))
+        if app is None:
+            return oauth_error("invalid_client_id", "client identifier invalid")
+        if app.jwt_public_key is None:
             return oauth_error("invalid_grant", "invalid assertion")
         try:
-            claims = jwt.decode(assertion, key, algorithms=["RS256"], audience=[*LOGIN_AUDIENCES, base_url],
+            claims = jwt.decode(assertion, app.jwt_public_key, algorithms=["RS256"],
+                                audience=[*LOGIN_AUDIENCES, base_url],
                                 options={"require": ["iss", "sub", "aud", "exp"]})
         except jwt.ExpiredSignatureError:
             return oauth_error("invalid_grant", "expired authorization code")
@@ -153,13 +187,12 @@ class LoginService:
             return oauth_error("invalid_grant", "audience is invalid")
         except jwt.PyJWTError:
             return oauth_error("invalid_grant", "invalid assertion")
-        if claims.get("iss") != self.credentials.client_id:
-            return oauth_error("invalid_client_id", "client identifier invalid")
-        if claims.get("sub") != self.credentials.username:
+        user = self.users.get(str(claims.get("sub", "")))
+        if user is None:
             return oauth_error("invalid_grant", "user hasn't approved this consumer")
-        return None
+        return user, app
 
-    def _client_grant(self, form: dict[str, str], authorization: str | None) -> Response | None:
+    def _client_grant(self, form: dict[str, str], authorization: str | None) -> Grant | Response:
         client_id, client_secret = form.get("client_id"), form.get("client_secret")
         if authorization and authorization.lower().startswith("basic "):
             try:
@@ -169,18 +202,24 @@ class LoginService:
             client_id, _, client_secret = decoded.partition(":")
         if client_secret is None:
             return oauth_error("invalid_client", "invalid client credentials")
-        return self._client_ok(client_id, client_secret)
+        app = self._app(client_id, client_secret)
+        if isinstance(app, Response):
+            return app
+        user = self.users.get(app.username)
+        if user is None:
+            return oauth_error("invalid_grant", "no client credentials user enabled")
+        return user, app
 
     # ----- SOAP login ----------------------------------------------------------------------------
     def soap_login(self, request: Request, base_url: str, version: str, now: datetime) -> Response:
         body = request.body.decode("utf-8", "replace")
-        username, password = _xml_text(body, "username"), _xml_text(body, "password")
-        if username != self.credentials.username or password is None or not self._password_ok(password):
+        user = self.password_ok(_xml_text(body, "username"), _xml_text(body, "password"))
+        if user is None:
             return Response(500, raw=_SOAP_FAULT.encode(), content_type="text/xml;charset=UTF-8")
-        session = self.sessions.open(self.credentials.username, now)
+        session = self.sessions.open(user.username, now)
         answer = _SOAP_OK.format(
             server=f"{base_url}/services/Soap/u/{version}/{ORG_ID[:15]}", session=session.token,
-            user=self.user_id, org=ORG_ID, username=html.escape(self.credentials.username),
+            user=user.user_id, org=ORG_ID, username=html.escape(user.username),
         )
         return Response(200, raw=answer.encode(), content_type="text/xml;charset=UTF-8")
 

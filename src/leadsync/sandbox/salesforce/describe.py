@@ -116,8 +116,12 @@ def _object_flags(schema: ObjectSchema, version: str) -> dict[str, Any]:
     }
 
 
-def describe_object(schema: ObjectSchema, version: str) -> dict[str, Any]:
+def describe_object(schema: ObjectSchema, version: str, instance_url: str) -> dict[str, Any]:
     body = _object_flags(schema, version)
+    body["urls"].update({
+        "uiDetailTemplate": f"{instance_url}/{{ID}}", "uiEditTemplate": f"{instance_url}/{{ID}}/e",
+        "uiNewRecord": f"{instance_url}/{schema.key_prefix}/e",
+    })
     body.update({
         "actionOverrides": [], "childRelationships": [], "compactLayoutable": True,
         "defaultImplementation": None, "extendedBy": None, "extendsInterfaces": None,

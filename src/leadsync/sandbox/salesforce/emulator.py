@@ -24,7 +24,7 @@ from typing import Any
 from leadsync.sandbox.faults import Fault
 from leadsync.sandbox.salesforce import collections
 from leadsync.sandbox.salesforce.actions import UserActions
-from leadsync.sandbox.salesforce.auth import Credentials, LoginService, SessionRegistry
+from leadsync.sandbox.salesforce.auth import ConnectedApp, Credentials, LoginService, SessionRegistry, UserLogin
 from leadsync.sandbox.salesforce.describe import describe_global, describe_object, sobject_basic_info
 from leadsync.sandbox.salesforce.feeds import changed_ids, deleted_ids
 from leadsync.sandbox.salesforce.query_pages import Cursor, LocatorCache, batch_size, page
@@ -54,12 +54,33 @@ class SalesforceEmulator(UserActions, Emulator):
         self.api_usage = 0
         self.store = OrgStore(self.clock.now)
         self.sessions = SessionRegistry(timedelta(seconds=session_lifetime) if session_lifetime else None)
-        self.login = LoginService(self.credentials, self.sessions, self.store.integration_user_id)
+        self.login = LoginService(self.sessions)
+        creds = self.credentials
+        self.add_user(creds.username, creds.password, creds.security_token)
+        self.add_client(creds.client_id, creds.client_secret, creds.username, creds.jwt_public_key)
         self.locators = LocatorCache()
         self.started_at = self.clock.now()
         self._install_routes()
 
     # ----- public helpers --------------------------------------------------------------------------
+    def add_user(self, username: str, password: str, security_token: str = "", first_name: str = "API",
+                 last_name: str = "User") -> str:
+        """Register a login (and its User record); the password grant takes ``password + security_token``."""
+        with self.lock:
+            existing = self.login.users.get(username)
+            user_id = existing.user_id if existing else self.create_record("User", {
+                "Username": username, "Email": username if "@" in username else f"{username}@sandbox.invalid",
+                "FirstName": first_name, "LastName": last_name, "Alias": username[:8], "IsActive": True,
+            })
+            self.login.users[username] = UserLogin(username, password, security_token, user_id)
+            return user_id
+
+    def add_client(self, client_id: str, client_secret: str, username: str | None = None,
+                   jwt_public_key: str | None = None) -> None:
+        """Register a connected app; client-credentials and JWT logins run as ``username``."""
+        self.login.apps[client_id] = ConnectedApp(client_id, client_secret, username or self.credentials.username,
+                                                  jwt_public_key)
+
     def new_session(self) -> str:
         """An access token for tests and tools that skip the login flow."""
         return self.sessions.open(self.credentials.username, self.clock.now()).token
@@ -168,7 +189,8 @@ class SalesforceEmulator(UserActions, Emulator):
         return Response(200, describe_global(request.params["ver"]))
 
     def _describe(self, request: Request) -> Response:
-        return Response(200, describe_object(require_schema(request.params["type"]), request.params["ver"]))
+        return Response(200, describe_object(require_schema(request.params["type"]), request.params["ver"],
+                                             self.base_url))
 
     def _sobject_info(self, request: Request) -> Response:
         return Response(200, sobject_basic_info(require_schema(request.params["type"]), request.params["ver"]))

@@ -50,7 +50,7 @@ def text(name: str, label: str, length: int = 255, **kw: Any) -> FieldSpec:
 
 
 def pick(name: str, label: str, values: tuple[str, ...], **kw: Any) -> FieldSpec:
-    return FieldSpec(name, "picklist", label, 255, picklist=values, **kw)
+    return FieldSpec(name, "picklist", label, kw.pop("length", 255), picklist=values, **kw)
 
 
 def num(name: str, label: str, type_: str = "double", **kw: Any) -> FieldSpec:
@@ -124,7 +124,7 @@ def person_fields() -> list[FieldSpec]:
     return [
         text("FirstName", "First Name", 40),
         text("LastName", "Last Name", 80, nillable=False),
-        pick("Salutation", "Salutation", ("Mr.", "Ms.", "Mrs.", "Dr.", "Prof.", "Mx.")),
+        pick("Salutation", "Salutation", ("Mr.", "Ms.", "Mrs.", "Dr.", "Prof.", "Mx."), length=40),
         text("Name", "Full Name", 121, nillable=False, name_field=True, **RO),
         text("Title", "Title", 128),
         text("Email", "Email", 80, type="email"),
@@ -171,8 +171,9 @@ OBJECT_FIELDS: dict[str, list[FieldSpec]] = {
     "Account": [
         *system_fields("Account"),
         text("Name", "Account Name", 255, nillable=False, name_field=True),
-        pick("Type", "Account Type", ("Prospect", "Customer - Direct", "Customer - Channel", "Partner", "Other")),
-        pick("Industry", "Industry", INDUSTRIES),
+        pick("Type", "Account Type", ("Prospect", "Customer - Direct", "Customer - Channel", "Partner", "Other"),
+             length=40),
+        pick("Industry", "Industry", INDUSTRIES, length=40),
         num("AnnualRevenue", "Annual Revenue", "currency"), num("NumberOfEmployees", "Employees", "int"),
         text("BillingCity", "Billing City", 40), text("BillingCountry", "Billing Country", 80),
         text("Website", "Website", 255, type="url"), text("Phone", "Account Phone", 40, type="phone"),
