@@ -238,7 +238,8 @@ class Emulator:
         self._server = server
         self.port = server.server_address[1]
         self._thread = threading.Thread(
-            target=server.serve_forever, name=f"{self.system}-emulator", daemon=True
+            target=server.serve_forever, kwargs={"poll_interval": 0.05},
+            name=f"{self.system}-emulator", daemon=True
         )
         self._thread.start()
         return self.base_url
