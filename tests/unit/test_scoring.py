@@ -5,7 +5,7 @@ it) hold for arbitrary activity histories."""
 from __future__ import annotations
 
 import dataclasses
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from hypothesis import given, settings
@@ -123,6 +123,17 @@ def test_total_cap_applies_after_daily_caps() -> None:
     # 6 points a day, 3 allowed a day, over 4 days = 12, then the total cap of 7.
     assert result.value == 7.0
     assert result.breakdown[0].capped_by == ("caps.email_open.per_day", "caps.email_open.total")
+
+
+def test_per_day_cap_uses_the_utc_day_whatever_the_offset() -> None:
+    model = ScoringModel((ScoringRule("demo", "demo_request", 8),), caps=(ActivityCap("demo_request", per_day=10),))
+    plus_two = timezone(timedelta(hours=2))
+    late, early = datetime(2026, 3, 9, 23, 30, tzinfo=UTC), datetime(2026, 3, 10, 0, 30, tzinfo=UTC)
+    for first, second in ((late, early), (late.astimezone(plus_two), early.astimezone(plus_two))):
+        pair = [Activity(System.HUBSPOT, key, "demo_request", at) for key, at in (("a", first), ("b", second))]
+        assert score(PERSON, pair, model, NOW).value == 16.0  # two UTC days, though one local date at +02:00
+    same_day = [act("demo_request", timedelta(minutes=m)) for m in (1, 2)]
+    assert score(PERSON, same_day, model, NOW).value == 10.0
 
 
 def test_linear_decay_loses_a_share_per_full_period_and_stops_at_zero() -> None:

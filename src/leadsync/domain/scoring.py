@@ -35,6 +35,7 @@ from leadsync.domain.model import Activity, Person
 FLOOR_LINE = "(floor at zero)"
 _DAY = timedelta(days=1)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_EPOCH_ORDINAL = _EPOCH.toordinal()
 
 Matcher = Callable[[Mapping[str, str]], bool]
 
@@ -129,6 +130,7 @@ class _Plan:
     by_type: Mapping[str, _TypePlan]
     points: tuple[float, ...]
     caps: tuple[tuple[ActivityCap, frozenset[int]], ...]  # each cap with the positive rules it limits
+    capped: frozenset[int]  # every rule some cap limits
     factor: Callable[[float], float]
 
 
@@ -161,6 +163,7 @@ class ScoringModel:
             },
             points=tuple(float(rule.points) for rule in self.rules),
             caps=capped,
+            capped=frozenset().union(*(members for _, members in capped)),
             factor=self.decay.factor_function(),
         )
         object.__setattr__(self, "_plan", plan)
@@ -220,7 +223,9 @@ def _compile_filter(spec: PropertyFilter) -> Matcher:
     if len(wanted) == 1:
         needle = wanted[0]
         return lambda props: (value := props.get(name)) is not None and needle in value.casefold()
-    return lambda props: (value := props.get(name)) is not None and any(n in value.casefold() for n in wanted)
+    # Several needles: one compiled alternation over the case-folded value instead of a Python loop.
+    search_any = re.compile("|".join(re.escape(n) for n in wanted)).search
+    return lambda props: (value := props.get(name)) is not None and search_any(value.casefold()) is not None
 
 
 def _compile_filters(filters: Sequence[PropertyFilter]) -> Matcher | None:
@@ -257,7 +262,7 @@ def score(person: Person, activities: Iterable[Activity], model: ScoringModel, n
             continue
         factor = factor_of(age)
         rules, per_day = type_plan
-        day = (occurred_at - _EPOCH) // _DAY if per_day else 0
+        day = _utc_day(occurred_at) if per_day else 0
         for slot, matcher, fades in rules:
             if matcher is None or matcher(props):
                 counts[slot] += 1
@@ -273,19 +278,25 @@ def score(person: Person, activities: Iterable[Activity], model: ScoringModel, n
     return ScoreResult(person.id, round(max(total, 0.0) * 100) / 100, model.version, now, tally)
 
 
+def _utc_day(moment: datetime) -> int:
+    """The proleptic ordinal of ``moment``'s UTC date; the cheap path covers the usual UTC datetimes."""
+    if moment.tzinfo is UTC:
+        return moment.toordinal()
+    return (moment - _EPOCH) // _DAY + _EPOCH_ORDINAL
+
+
 def _total(plan: _Plan, counts: list[int], kept: list[float], daily: dict[tuple[int, int], float]) -> float:
     """The exact score: each capped group's own min(cap, sum) plus every uncapped rule's points.
 
     Summed from group values rather than from scaled per-rule shares, so float noise in the shares
     (which only explain the value) can never move it."""
-    points = plan.points
-    parts: list[float] = []
-    grouped: set[int] = set()
+    points, capped = plan.points, plan.capped
+    parts = [points[i] * kept[i] for i in range(len(counts)) if counts[i] and i not in capped]
     for cap, members in plan.caps:
-        if any(counts[i] for i in members):
-            parts.append(_cap_group(cap, members, points, kept, daily, None))
-            grouped |= members
-    parts.extend(points[i] * kept[i] for i in range(len(counts)) if counts[i] and i not in grouped)
+        for i in members:
+            if counts[i]:  # only groups with activity have a value; the others add nothing
+                parts.append(_cap_group(cap, members, points, kept, daily, None))
+                break
     return math.fsum(parts)
 
 
