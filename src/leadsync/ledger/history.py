@@ -12,6 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from leadsync.domain.model import Activity, Cause, CauseKind, ContactStatusChange, Move, System, Transition
+from leadsync.ledger import bulk
 from leadsync.ledger.records import RecordedTransition, ScoreSnapshot
 from leadsync.ledger.schema import activities, contact_status_changes, score_snapshots, transitions
 from leadsync.ledger.sql import Tx, insert
@@ -20,8 +21,8 @@ from leadsync.ledger.sql import Tx, insert
 BATCH_ROWS = 5_000
 
 
-def _batches(rows: Iterable[dict[str, Any]]) -> Iterable[list[dict[str, Any]]]:
-    batch: list[dict[str, Any]] = []
+def _batches(rows: Iterable[tuple[Any, ...]]) -> Iterable[list[tuple[Any, ...]]]:
+    batch: list[tuple[Any, ...]] = []
     for row in rows:
         batch.append(row)
         if len(batch) >= BATCH_ROWS:
@@ -31,21 +32,21 @@ def _batches(rows: Iterable[dict[str, Any]]) -> Iterable[list[dict[str, Any]]]:
         yield batch
 
 
-def _history_row(item: Transition | ContactStatusChange, run_id: str | None, epoch: int) -> dict[str, Any]:
-    return {
-        "person_id": item.person_id,
-        "from_status": item.from_status,
-        "to_status": item.to_status,
-        "at": item.at,
-        "rule": item.rule,
-        "ruleset_version": item.ruleset_version,
-        "reason": item.reason,
-        "facts": item.facts,
-        "cause_kind": item.cause.kind.value,
-        "cause_actor": item.cause.actor,
-        "run_id": run_id,
-        "epoch": epoch,
-    }
+# Column order of the prepared tuples below; the table names carry no values, so the SQL is static.
+HISTORY_COLUMNS = (
+    "person_id", "from_status", "to_status", "at", "rule", "ruleset_version", "reason", "facts", "cause_kind",
+    "cause_actor", "run_id", "epoch",
+)
+
+
+def _history_row(
+    item: Transition | ContactStatusChange, run_id: str | None, epoch: int, dialect: str
+) -> tuple[Any, ...]:
+    return (
+        item.person_id, item.from_status, item.to_status, bulk.instant(item.at, dialect), item.rule,
+        item.ruleset_version, item.reason, bulk.json_text(item.facts), item.cause.kind.value, item.cause.actor,
+        run_id, epoch,
+    )
 
 
 class TransitionRepository:
@@ -57,18 +58,20 @@ class TransitionRepository:
     def append(self, items: Iterable[Transition], *, run_id: str | None, epoch: int) -> int:
         """Insert transitions in bulk, stamped with the run and the writer's fencing epoch."""
         self._tx.fence(epoch)
-        rows = ({**_history_row(t, run_id, epoch), "move": t.move.value} for t in items)
-        return self._insert_all(transitions, rows)
+        dialect = self._tx.connection.dialect.name
+        rows = ((*_history_row(t, run_id, epoch, dialect), t.move.value) for t in items)
+        return self._insert_all(transitions, (*HISTORY_COLUMNS, "move"), rows)
 
     def append_contact_status(self, items: Iterable[ContactStatusChange], *, run_id: str | None, epoch: int) -> int:
         self._tx.fence(epoch)
-        return self._insert_all(contact_status_changes, (_history_row(c, run_id, epoch) for c in items))
+        dialect = self._tx.connection.dialect.name
+        rows = (_history_row(c, run_id, epoch, dialect) for c in items)
+        return self._insert_all(contact_status_changes, HISTORY_COLUMNS, rows)
 
-    def _insert_all(self, table: sa.Table, rows: Iterable[dict[str, Any]]) -> int:
+    def _insert_all(self, table: sa.Table, columns: tuple[str, ...], rows: Iterable[tuple[Any, ...]]) -> int:
         written = 0
         for batch in _batches(rows):
-            self._tx.connection.execute(table.insert(), batch)
-            written += len(batch)
+            written += bulk.insert_rows(self._tx.connection, table, columns, batch)
         return written
 
     def for_person(self, person_id: str) -> list[RecordedTransition]:

@@ -38,9 +38,13 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"cannot store a {type(value).__name__} in a ledger JSON column")
 
 
+# One encoder for every call: json.dumps with options would build a new encoder per value (bulk inserts).
+_ENCODER = json.JSONEncoder(default=_json_default, ensure_ascii=False, separators=(",", ":"))
+
+
 def json_dumps(value: Any) -> str:
     """The engine's JSON serializer: the C encoder, falling back to ``_json_default`` for domain types."""
-    return json.dumps(value, default=_json_default, ensure_ascii=False, separators=(",", ":"))
+    return _ENCODER.encode(value)
 
 
 class Tx:
