@@ -218,7 +218,8 @@ def main() -> int:
     persons = 10_000 if args.quick else 100_000
     seconds = 2.0 if args.quick else 8.0
     lines = ["## Sandbox", "", f"Command: `python -m bench.sandbox_bench{' --quick' if args.quick else ''}`, "
-             f"date {datetime.now(UTC):%Y-%m-%d}, {os.cpu_count()} cores.", ""]
+             f"date {datetime.now(UTC):%Y-%m-%d}, {os.cpu_count()} cores, load average at start "
+             f"{os.getloadavg()[0]:.1f} (the machine is shared).", ""]
     gen = measure_generation(persons)
     lines += ["Synthetic org generation (`generate_org`, one process, seed 1):", "",
               "| persons | activities | records | seconds | peak RSS | RSS after imports |",

@@ -204,3 +204,26 @@ def test_bad_arguments_are_rejected_with_a_clear_error() -> None:
 
 def _by_id(records: list[dict[str, Any]], key: str = "Id") -> dict[str, dict[str, Any]]:
     return {r[key]: r for r in records}
+
+
+def test_the_org_loads_into_both_emulators_with_valid_hubspot_options(org: SyntheticOrg) -> None:
+    from leadsync.sandbox.hubspot.emulator import HubSpotEmulator
+    from leadsync.sandbox.hubspot.properties import contact_definitions, engagement_definitions
+    from leadsync.sandbox.salesforce.emulator import SalesforceEmulator
+
+    salesforce = SalesforceEmulator()
+    loaded = salesforce.load_org(org.salesforce)
+    assert loaded == sum(len(records) for records in org.salesforce.values())
+    assert len(salesforce.records("Lead")) == len(org.salesforce["Lead"])
+    hubspot = HubSpotEmulator()
+    hubspot.load_org(org.hubspot)
+    some = org.hubspot["contacts"][17]
+    assert hubspot.contact(some["id"]).value("email") == some["properties"]["email"]
+    for object_type in ("contacts", "calls", "emails", "meetings", "tasks"):
+        definitions = contact_definitions() if object_type == "contacts" else engagement_definitions(object_type)
+        for record in org.hubspot[object_type]:
+            for name, value in record["properties"].items():
+                assert name in definitions, (object_type, name)
+                options = definitions[name].option_values()
+                if options and value is not None and name != "hubspot_owner_id":
+                    assert value in options, (object_type, name, value)
