@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from datetime import UTC, datetime
 from typing import Any
 
@@ -35,6 +38,18 @@ def test_same_seed_gives_identical_org_and_another_seed_does_not() -> None:
     assert first.hubspot == second.hubspot
     assert first.truth == second.truth
     assert first.salesforce["Lead"] != other.salesforce["Lead"]
+
+
+def test_output_does_not_depend_on_the_process_hash_seed() -> None:
+    script = ("import hashlib, json; from datetime import UTC, datetime; from leadsync.sandbox.orggen import "
+              "generate_org; o = generate_org(200, 9, now=datetime(2026, 11, 24, 3, tzinfo=UTC)); "
+              "print(hashlib.sha256(json.dumps([o.salesforce, o.hubspot]).encode()).hexdigest())")
+    digests = {
+        subprocess.run([sys.executable, "-c", script], env={**os.environ, "PYTHONHASHSEED": str(seed)},
+                       capture_output=True, text=True, check=True).stdout
+        for seed in (1, 2)
+    }
+    assert len(digests) == 1 and len(digests.pop().strip()) == 64
 
 
 def test_placement_shares_are_near_the_documented_mix(org: SyntheticOrg) -> None:
