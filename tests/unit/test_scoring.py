@@ -185,8 +185,11 @@ def test_naive_now_is_refused() -> None:
 
 def test_version_is_a_plain_replaceable_field() -> None:
     replaced = dataclasses.replace(MODEL, version="ruleset-1")
-    assert score(PERSON, [act("demo_request")], replaced, NOW).version == "ruleset-1"
-    assert score(PERSON, [act("demo_request")], replaced, NOW).value == 50.0
+    result = score(PERSON, [act("demo_request")], replaced, NOW)
+    assert (result.version, result.value) == ("ruleset-1", 50.0)
+    # The lazily built breakdown's tally is no dataclass field: asdict stays small and plain.
+    assert dataclasses.asdict(result) == {"person_id": "p-1", "value": 50.0, "version": "ruleset-1", "computed_at": NOW}
+    assert result.breakdown is result.breakdown
 
 
 # --- properties ------------------------------------------------------------------------------------

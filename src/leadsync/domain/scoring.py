@@ -195,18 +195,21 @@ class _Tally(NamedTuple):
 
 @dataclass(frozen=True)
 class ScoreResult:
-    """A score and its explanation. ``breakdown`` is built on first access from the tally (the value
-    never depends on it), which keeps bulk scoring fast when only values are needed."""
+    """A score and its explanation.
+
+    ``breakdown`` is built on first access from what the hot loop tallied (the value never depends on
+    it), which keeps bulk scoring fast when only values are needed. The tally is not a dataclass field,
+    so ``dataclasses.asdict`` gives the plain fields; serialise ``breakdown`` explicitly."""
 
     person_id: str
     value: float
     version: str
     computed_at: datetime
-    _tally: _Tally | None = field(default=None, repr=False, compare=False)
 
     @cached_property
     def breakdown(self) -> tuple[RuleContribution, ...]:
-        return () if self._tally is None else _breakdown(self._tally, self.value)
+        tally: _Tally | None = self.__dict__.get("_tally")
+        return () if tally is None else _breakdown(tally, self.value)
 
 
 def _compile_filter(spec: PropertyFilter) -> Matcher:
@@ -275,7 +278,9 @@ def score(person: Person, activities: Iterable[Activity], model: ScoringModel, n
         return ScoreResult(person.id, 0.0, model.version, now)
     total = _total(model._plan, counts, kept, daily)
     tally = _Tally(model, counts, future, kept, daily, total)
-    return ScoreResult(person.id, round(max(total, 0.0) * 100) / 100, model.version, now, tally)
+    result = ScoreResult(person.id, round(max(total, 0.0) * 100) / 100, model.version, now)
+    object.__setattr__(result, "_tally", tally)
+    return result
 
 
 def _utc_day(moment: datetime) -> int:
@@ -352,7 +357,8 @@ def _breakdown(tally: _Tally, value: float) -> tuple[RuleContribution, ...]:
     plan, rules = model._plan, model.rules
     shares: dict[int, tuple[float, list[str]]] = {}
     for cap, members in plan.caps:
-        _cap_group(cap, members, plan.points, kept, daily, shares)
+        if any(counts[i] for i in members):
+            _cap_group(cap, members, plan.points, kept, daily, shares)
     lines = [i for i in range(len(counts)) if counts[i] or future[i]]
     parts = [shares[i][0] if i in shares else plan.points[i] * kept[i] for i in lines]
     if total < 0:
