@@ -195,7 +195,15 @@ def test_version_is_a_plain_replaceable_field() -> None:
 # --- properties ------------------------------------------------------------------------------------
 
 LINEAR_MODEL = dataclasses.replace(MODEL, decay=Decay(DecayKind.LINEAR, percent=20, every_days=7))
-MODELS = [MODEL, LINEAR_MODEL]
+TIGHT_CAPS_MODEL = dataclasses.replace(
+    MODEL,
+    caps=(
+        ActivityCap("page_view", total=7.5, per_day=2.5),
+        ActivityCap("email_click", per_day=4),
+        ActivityCap("demo_request", total=60),
+    ),
+)
+MODELS = [MODEL, LINEAR_MODEL, TIGHT_CAPS_MODEL]
 
 URLS = ["/", "/pricing", "/careers", "/blog/pricing-guide", "/jobs/1", "/docs"]
 KINDS = ["page_view", "email_open", "email_click", "unsubscribe", "form_fill", "download", "demo_request", "note"]
