@@ -117,11 +117,11 @@ def main(argv: list[str] | None = None) -> int:
             check=True, capture_output=True, text=True, cwd=ROOT,
         )
         results.append(json.loads(out.stdout.strip().splitlines()[-1]))
-    header = f"{'persons':>10} {'activities':>11} {'act/s':>10} {'persons/s':>10} {'eval s':>8} {'wall s':>8} {'RSS MiB':>8}"
-    print(header)
+    columns = ("persons", "activities", "activities_per_second", "persons_per_second", "evaluate_seconds",
+               "wall_seconds", "cpu_seconds", "peak_rss_mib")
+    print(" ".join(f"{c:>21}" for c in columns))
     for r in results:
-        print(f"{r['persons']:>10,} {r['activities']:>11,} {r['activities_per_second']:>10,} "
-              f"{r['persons_per_second']:>10,} {r['evaluate_seconds']:>8} {r['wall_seconds']:>8} {r['peak_rss_mib']:>8}")
+        print(" ".join(f"{r[c]:>21,}" for c in columns))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"date": datetime.now(UTC).isoformat(), "results": results}, indent=2))
     return 0
