@@ -17,6 +17,7 @@ Control endpoint, on every emulator (loopback only, no auth, test tooling):
 from __future__ import annotations
 
 import contextlib
+import email.utils
 import json
 import re
 import socket
@@ -293,6 +294,12 @@ class _RequestHandler(BaseHTTPRequestHandler):
     sys_version = ""
     # Buffer the answer and flush once (headers and body in one TLS record where possible).
     wbufsize = 64 * 1024
+
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        """The Date header follows the sandbox clock, so clock-skew tests skew what clients see too."""
+        if timestamp is not None:
+            return super().date_time_string(timestamp)
+        return email.utils.format_datetime(self.owner.clock.now().astimezone(UTC), usegmt=True)
 
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet: tests and the demo read counters, not access logs."""
