@@ -64,8 +64,11 @@ class SandboxClock:
             return current
 
     def set_offset(self, seconds: float) -> None:
+        """Skew the server clock. Setting it back is allowed to make time go backwards: that is what a
+        clock-skew test injects (rows stamped earlier than rows already seen)."""
         with self._lock:
             self._offset = timedelta(seconds=seconds)
+            self._last = datetime.min.replace(tzinfo=UTC)
 
 
 @dataclass
