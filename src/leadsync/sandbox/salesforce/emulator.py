@@ -27,6 +27,7 @@ from leadsync.sandbox.salesforce.actions import UserActions
 from leadsync.sandbox.salesforce.auth import ConnectedApp, Credentials, LoginService, SessionRegistry, UserLogin
 from leadsync.sandbox.salesforce.describe import describe_global, describe_object, sobject_basic_info
 from leadsync.sandbox.salesforce.feeds import changed_ids, deleted_ids
+from leadsync.sandbox.salesforce.query_index import SortedViews
 from leadsync.sandbox.salesforce.query_pages import Cursor, LocatorCache, batch_size, page
 from leadsync.sandbox.salesforce.soql import SoqlError, parse
 from leadsync.sandbox.salesforce.soql_eval import compile_query
@@ -59,6 +60,7 @@ class SalesforceEmulator(UserActions, Emulator):
         self.add_user(creds.username, creds.password, creds.security_token)
         self.add_client(creds.client_id, creds.client_secret, creds.username, creds.jwt_public_key)
         self.locators = LocatorCache()
+        self.views = SortedViews()
         self.started_at = self.clock.now()
         self._install_routes()
 
@@ -261,7 +263,7 @@ class SalesforceEmulator(UserActions, Emulator):
         include_deleted = request.params["ep"] == "queryAll"
         with self.lock:
             compiled = compile_query(parse(text), self.store.lookup, self.clock.now())
-            rows = compiled.select(self.store.scan(compiled.schema.name, include_deleted))
+            rows = self.views.select(self.store, compiled, include_deleted)
         if compiled.count_only:
             return Response(200, {"totalSize": len(rows), "done": True, "records": []})
         cursor = Cursor(compiled, rows, batch_size(request.header("sforce-query-options")), request.params["ep"])

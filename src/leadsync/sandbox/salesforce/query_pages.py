@@ -73,6 +73,5 @@ def page(cursor: Cursor, locator: str | None, start: int, size: int, version: st
     body: dict[str, Any] = {"totalSize": len(cursor.rows), "done": end >= len(cursor.rows)}
     if not body["done"] and locator is not None:
         body["nextRecordsUrl"] = f"/services/data/v{version}/{cursor.endpoint}/{locator}-{end}"
-    render = cursor.compiled.render
-    body["records"] = [render(row, version) for row in rows]
+    body["records"] = cursor.compiled.render_page(rows, version)
     return body

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import operator
 import re
+from bisect import bisect_left
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -105,6 +106,8 @@ class CompiledQuery:
         self.predicate = self._condition(query.where) if query.where is not None else None
         self.order = [(self._sort_getter(item.field), item.descending, item.nulls_first)
                       for item in query.order_by]
+        self.order_key, self.order_signature = self._combined_order()
+        self.lower_bound = self._lower_bound(query.where) if self.order_signature is not None else None
 
     # ----- evaluation ----------------------------------------------------------------------------
     def select(self, records: Iterable[Record]) -> list[Record]:
@@ -118,23 +121,109 @@ class CompiledQuery:
         end = start + self.query.limit if self.query.limit is not None else None
         return rows[start:end]
 
+    def select_ordered(self, ordered: list[Record], keys: list[Any]) -> list[Record]:
+        """Like :meth:`select`, over rows already sorted by :attr:`order_key` (``keys`` aligned with them).
+
+        A lower bound on the first ORDER BY field (``SystemModstamp > X OR (... = X AND Id > Y)``) lets
+        the scan start by bisection and stop once OFFSET + LIMIT rows matched: keyset pages stay cheap.
+        """
+        start = 0
+        if self.lower_bound is not None:
+            start = bisect_left(keys, ((1, self.lower_bound),))
+        predicate = self.predicate
+        skip = self.query.offset or 0
+        wanted = skip + self.query.limit if self.query.limit is not None else None
+        rows: list[Record] = []
+        for index in range(start, len(ordered)):
+            row = ordered[index]
+            if predicate is None or predicate(row):
+                rows.append(row)
+                if wanted is not None and len(rows) >= wanted:
+                    break
+        return rows[skip:]
+
+    def _combined_order(self) -> tuple[Callable[[Record], Any] | None, tuple[Any, ...] | None]:
+        """One ascending sort key over every ORDER BY item, when they all go the same direction.
+
+        The signature names the ordering (direct fields only) so sorted views can be shared across
+        queries; it is ``None`` when the query cannot use one.
+        """
+        if not self.order or any(descending for _, descending, _ in self.order):
+            return None, None
+        if any(len(item.field.path) > 1 for item in self.query.order_by):
+            return None, None
+        parts = [(getter, 0 if nulls_first else 2) for getter, _, nulls_first in self.order]
+
+        def key(record: Record) -> tuple[Any, ...]:
+            return tuple((rank, 0) if (v := getter(record)) is None else (1, v) for getter, rank in parts)
+
+        signature = tuple((self.schema.field(item.field.path[0]).name, item.nulls_first)  # type: ignore[union-attr]
+                          for item in self.query.order_by)
+        return key, signature
+
+    def _lower_bound(self, condition: Condition | None) -> Any:
+        """A value the first ORDER BY field must reach for any row to match, or ``None``."""
+        if condition is None:
+            return None
+        if isinstance(condition, BoolOp):
+            bounds = [self._lower_bound(item) for item in condition.items]
+            known = [b for b in bounds if b is not None]
+            if condition.op == "AND":
+                return max(known) if known else None
+            return min(known) if known and len(known) == len(bounds) else None
+        if not isinstance(condition, Compare) or condition.op not in (">", ">=", "="):
+            return None
+        first = self.query.order_by[0].field
+        if len(condition.field.path) != 1 or self.schema.field(condition.field.path[0]) != self.schema.field(
+                first.path[0]):
+            return None
+        spec = self.schema.field(first.path[0])
+        assert spec is not None
+        value = self._coerce(spec, condition.field, condition.value)
+        if isinstance(value, DateRange):
+            return value.end if condition.op == ">" else value.start
+        return value
+
+    def render_page(self, rows: list[Record], version: str) -> list[Record]:
+        """Response records for ``rows``; parents looked up once per page (one owner, many leads)."""
+        url = f"/services/data/v{version}/sobjects/{self.schema.name}/"
+        type_name = self.schema.name
+        direct = all(column.id_field is None for column in self.columns)
+        keys = [column.key for column in self.columns]
+        if direct:  # the common sync query: no relationship columns
+            return [{"attributes": {"type": type_name, "url": url + row["Id"]}, **{k: row.get(k) for k in keys}}
+                    for row in rows]
+        parents: dict[str, Record | None] = {}
+        return [self._render(row, url, version, parents) for row in rows]
+
     def render(self, record: Record, version: str) -> Record:
-        out: Record = {"attributes": _attributes(self.schema.name, record["Id"], version)}
+        return self.render_page([record], version)[0]
+
+    def _render(self, record: Record, url: str, version: str, parents: dict[str, Record | None]) -> Record:
+        out: Record = {"attributes": {"type": self.schema.name, "url": url + record["Id"]}}
         for column in self.columns:
             if column.id_field is None:
                 out[column.key] = record.get(column.key)
                 continue
             parent_id = record.get(column.id_field)
-            parent = self.lookup(parent_id) if parent_id else None
-            if parent is None:
+            if not parent_id:
                 out[column.key] = None
                 continue
-            parent_type = TYPE_BY_PREFIX.get(parent["Id"][:3], "Name")
-            nested: Record = {"attributes": _attributes(parent_type, parent["Id"], version)}
-            for name in column.parent_fields:
-                nested[name] = parent_type if name == "Type" and "Type" not in parent else parent.get(name)
-            out[column.key] = nested
+            cache_key = f"{column.key}:{parent_id}"  # Owner and CreatedBy may share an id, not fields
+            if cache_key not in parents:
+                parents[cache_key] = self._render_parent(parent_id, column, version)
+            out[column.key] = parents[cache_key]
         return out
+
+    def _render_parent(self, parent_id: str, column: Column, version: str) -> Record | None:
+        parent = self.lookup(parent_id)
+        if parent is None:
+            return None
+        parent_type = TYPE_BY_PREFIX.get(parent_id[:3], "Name")
+        nested: Record = {"attributes": _attributes(parent_type, parent_id, version)}
+        for name in column.parent_fields:
+            nested[name] = parent_type if name == "Type" and "Type" not in parent else parent.get(name)
+        return nested
 
     # ----- binding names -------------------------------------------------------------------------
     def _columns(self, refs: list[FieldRef]) -> list[Column]:
@@ -216,9 +305,13 @@ class CompiledQuery:
     def _condition(self, condition: Condition) -> Predicate:
         if isinstance(condition, BoolOp):
             parts = [self._condition(item) for item in condition.items]
-            if condition.op == "AND":
-                return lambda r: all(p(r) for p in parts)
-            return lambda r: any(p(r) for p in parts)
+            combined = parts[0]
+            for part in parts[1:]:  # nested closures beat all()/any() over a generator by about 3x
+                if condition.op == "AND":
+                    combined = (lambda a, b: lambda r: a(r) and b(r))(combined, part)
+                else:
+                    combined = (lambda a, b: lambda r: a(r) or b(r))(combined, part)
+            return combined
         if isinstance(condition, Not):
             inner = self._condition(condition.item)
             return lambda r: not inner(r)

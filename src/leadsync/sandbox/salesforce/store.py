@@ -133,6 +133,7 @@ class OrgStore:
         self.deleted: dict[str, dict[str, Record]] = {name: {} for name in SCHEMAS}
         self.by_id: dict[str, Record] = {}
         self.deleted_log: dict[str, list[tuple[str, str]]] = {name: [] for name in SCHEMAS}
+        self.version = 0  # bumped on every write; sorted query views compare it to know they are stale
         stamp = self.stamp()
         self.integration_user_id = self.ids.new(KEY_PREFIXES["User"])
         self._put("User", self._defaults(SCHEMAS["User"], {
@@ -208,6 +209,7 @@ class OrgStore:
         return full
 
     def _put(self, type_name: str, record: Record) -> None:
+        self.version += 1
         record_id = record["Id"]
         if record.get("IsDeleted"):
             self.live[type_name].pop(record_id, None)
