@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from datetime import timedelta
 from typing import Any
 
@@ -10,6 +11,8 @@ from simple_salesforce import Salesforce, format_soql
 from simple_salesforce.exceptions import SalesforceMalformedRequest
 
 from leadsync.sandbox.salesforce.emulator import SF_SHORT_PAGE, SalesforceEmulator
+from leadsync.sandbox.salesforce.soql import parse
+from leadsync.sandbox.salesforce.soql_eval import compile_query
 from tests.integration.sandbox.conftest_sf import SEED_TIME, lead, make_id, stamp
 
 pytest_plugins = ["tests.integration.sandbox.conftest_sf"]
@@ -233,3 +236,36 @@ def test_keyset_query_over_modstamp_ties_returns_each_record_once(sf_emulator: S
         watermark, last_id = page[-1]["SystemModstamp"].replace(".000+0000", "Z"), page[-1]["Id"]
     assert len(seen) == len(ids) == len(set(seen))
     assert set(seen) == ids
+
+
+def test_sorted_views_agree_with_a_plain_sort(sf_emulator: SalesforceEmulator) -> None:
+    """The bisecting, early-stopping path must return exactly what filter-then-sort returns."""
+    rng = random.Random(7)
+    scores = [None, 1.0, 5.0, 5.0, 9.5]
+    rows = [lead(n, Lead_Score__c=rng.choice(scores), Country=rng.choice([None, "DE", "de", "FR"]),
+                 SystemModstamp=stamp(SEED_TIME + timedelta(seconds=rng.randrange(20)))) for n in range(1, 300)]
+    sf_emulator.load_org({"Lead": rows})
+    middle = stamp(SEED_TIME + timedelta(seconds=10)).replace(".000+0000", "Z")
+    queries = [
+        "SELECT Id FROM Lead WHERE SystemModstamp > {m} OR (SystemModstamp = {m} AND Id > '{i}') "
+        "ORDER BY SystemModstamp, Id LIMIT 37",
+        "SELECT Id FROM Lead WHERE Lead_Score__c >= 5 AND Country = 'de' ORDER BY Lead_Score__c NULLS LAST, Id",
+        "SELECT Id FROM Lead WHERE Country > 'd' ORDER BY Country, Id LIMIT 20 OFFSET 3",
+        "SELECT Id FROM Lead WHERE Lead_Score__c = null OR Lead_Score__c > 1 ORDER BY Lead_Score__c, Id",
+        "SELECT Id FROM Lead ORDER BY SystemModstamp, Id LIMIT 5 OFFSET 290",
+    ]
+    for template in queries:
+        text = template.format(m=middle, i=make_id("00Q", 150))
+        compiled = compile_query(parse(text), sf_emulator.store.lookup, sf_emulator.clock.now())
+        plain = compiled.select(sf_emulator.store.scan("Lead", False))
+        viewed = sf_emulator.views.select(sf_emulator.store, compiled, False)
+        assert [r["Id"] for r in viewed] == [r["Id"] for r in plain], text
+        assert plain or "OFFSET 290" in text
+
+
+def test_sorted_views_see_writes_between_pages(sf_emulator: SalesforceEmulator, sf: Salesforce) -> None:
+    ids = many_leads(sf_emulator, 10)
+    query = "SELECT Id FROM Lead WHERE SystemModstamp > 2026-01-01T00:00:00Z ORDER BY SystemModstamp, Id"
+    assert [r["Id"] for r in sf.query(query)["records"]] == ids
+    sf_emulator.update_record("Lead", ids[0], {"Rating": "Hot"})  # its modstamp moves to now: last in order
+    assert [r["Id"] for r in sf.query(query)["records"]] == ids[1:] + ids[:1]
