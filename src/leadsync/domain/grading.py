@@ -25,10 +25,11 @@ import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Any, NamedTuple
 
 from leadsync.domain.grades import grade_from_rank, grade_rank
-from leadsync.domain.model import Person
+from leadsync.domain.model import PERSON_FIELDS, Person
 
 NUMERIC_FIELDS = frozenset({"employees", "annual_revenue"})
 
@@ -88,7 +89,7 @@ class GradingProfile:
     start: str = "D"
     bands: tuple[Band, ...] = ()
     version: str = ""
-    _tests: tuple[Test, ...] = field(init=False, repr=False, compare=False)
+    _tests: tuple[tuple[int, Callable[[Person], Any], Test], ...] = field(init=False, repr=False, compare=False)
     _bands_desc: tuple[Band, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -99,7 +100,8 @@ class GradingProfile:
             raise ValueError("a band with more points must not give a lower grade")
         if self.mode is GradingMode.POINTS and not self.bands:
             raise ValueError("points mode needs bands")
-        object.__setattr__(self, "_tests", tuple(_compile(c) for c in self.criteria))
+        compiled = tuple((i, _getter(c.field), _compile(c)) for i, c in enumerate(self.criteria))
+        object.__setattr__(self, "_tests", compiled)
         object.__setattr__(self, "_bands_desc", tuple(reversed(ordered)))
 
 
@@ -124,14 +126,21 @@ def _number(value: Any) -> float | None:
 
 
 def _compile(criterion: Criterion) -> Test:
+    """A test over one present field value; plain strings (the common case) skip the list handling."""
     if criterion.words:
         # Whole words only: "cto" must not match "director"; spaces in a keyword match any whitespace.
         alternatives = "|".join(r"\s+".join(map(re.escape, w.split())) for w in criterion.words)
         search = re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)", re.IGNORECASE).search
-        return lambda value: any(search(text) for text in _texts(value))
+        return lambda value: (
+            search(value) is not None if type(value) is str else any(search(text) for text in _texts(value))
+        )
     if criterion.any_of:
         wanted = frozenset(v.strip().casefold() for v in criterion.any_of)
-        return lambda value: any(text.strip().casefold() in wanted for text in _texts(value))
+        return lambda value: (
+            value.strip().casefold() in wanted
+            if type(value) is str
+            else any(text.strip().casefold() in wanted for text in _texts(value))
+        )
     low = -math.inf if criterion.at_least is None else criterion.at_least
     high = math.inf if criterion.at_most is None else criterion.at_most
 
@@ -142,29 +151,33 @@ def _compile(criterion: Criterion) -> Test:
     return in_range
 
 
+def _getter(name: str) -> Callable[[Person], Any]:
+    if name in PERSON_FIELDS:
+        return attrgetter(name)
+    return lambda person: person.extra.get(name)
+
+
 def grade(person: Person, profile: GradingProfile) -> GradeResult:
     """Grade ``person`` against ``profile``: the letter, the total, and every criterion that matched."""
-    matched = [
-        index
-        for index, (criterion, test) in enumerate(zip(profile.criteria, profile._tests, strict=True))
-        if _present(value := person.get(criterion.field)) and test(value)
-    ]
+    matched: list[int] = []
+    for index, get, test in profile._tests:
+        value = get(person)
+        if value is not None and value != "" and value != () and test(value):
+            matched.append(index)
+    criteria = profile.criteria
     best_in_group: dict[str, int] = {}
     for index in matched:
-        group = profile.criteria[index].group
+        group = criteria[index].group
         if group:
             best = best_in_group.get(group)
-            if best is None or profile.criteria[index].adjustment > profile.criteria[best].adjustment:
+            if best is None or criteria[index].adjustment > criteria[best].adjustment:
                 best_in_group[group] = index
-    counted = [i for i in matched if best_in_group.get(profile.criteria[i].group or "", i) == i]
-    total = math.fsum(profile.criteria[i].adjustment for i in counted)
-    letter = _letter(profile, total)
+    counted = [i for i in matched if best_in_group.get(criteria[i].group or "", i) == i]
+    total = math.fsum(criteria[i].adjustment for i in counted)
     explained = tuple(
-        MatchedCriterion(c.name, c.field, c.adjustment, i in counted)
-        for i in matched
-        for c in (profile.criteria[i],)
+        MatchedCriterion(criteria[i].name, criteria[i].field, criteria[i].adjustment, i in counted) for i in matched
     )
-    return GradeResult(letter, total, explained, profile.version)
+    return GradeResult(_letter(profile, total), total, explained, profile.version)
 
 
 def _letter(profile: GradingProfile, total: float) -> str:

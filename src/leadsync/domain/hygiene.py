@@ -21,6 +21,7 @@ from leadsync.domain.model import HygieneAction, HygieneVerdict, Person
 _KEYBOARD_ROWS = ("qwertyuiop", "asdfghjkl", "zxcvbnm", "qwertzuiop", "yxcvbnm", "azertyuiop", "qsdfghjklm", "wxcvbn")
 _KEYBOARD_RUNS = (*_KEYBOARD_ROWS, *(row[::-1] for row in _KEYBOARD_ROWS))
 _REPEATED = re.compile(r"^(.{1,3})\1{2,}$")  # "aaaa", "ababab", "xyzxyzxyz"
+_NOT_LETTERS = re.compile(r"[\W\d_]+")
 _EMAIL_SHAPE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]{2,}$")
 
 
@@ -50,7 +51,7 @@ class HygieneRule:
             raise ValueError(f"hygiene rule {self.name!r}: action must be flag or disqualify")
 
 
-Test = Callable[[Person], bool]
+Test = Callable[["_View"], bool]
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,30 +68,45 @@ def normalise(value: str) -> str:
     return " ".join(value.split()).casefold()
 
 
-def _texts(person: Person, names: tuple[str, ...]) -> list[str]:
-    out: list[str] = []
-    for name in names:
-        value: Any = person.get(name)
-        items = value if isinstance(value, tuple) else (value,)
-        out.extend(normalise(str(item)) for item in items if item is not None and str(item).strip())
-    return out
+class _View:
+    """One person's values as the rules compare them, normalised once per check rather than per rule."""
+
+    __slots__ = ("_texts", "email_parts", "person")
+
+    def __init__(self, person: Person) -> None:
+        self.person = person
+        self._texts: dict[tuple[str, ...], tuple[str, ...]] = {}
+        # (mailbox without any +tag, domain), or None without an "@".
+        email = normalise(person.email or "")
+        local, at, domain = email.rpartition("@")
+        self.email_parts = (local.split("+", 1)[0], domain.rstrip(".")) if at else None
+
+    def texts(self, names: tuple[str, ...]) -> tuple[str, ...]:
+        """The present values of ``names``, normalised; cached per tuple, as several rules share one."""
+        cached = self._texts.get(names)
+        if cached is None:
+            out: list[str] = []
+            for name in names:
+                value: Any = self.person.get(name)
+                for item in value if isinstance(value, tuple) else (value,):
+                    if item is not None and (text := normalise(str(item))):
+                        out.append(text)
+            cached = self._texts[names] = tuple(out)
+        return cached
 
 
-def _email_parts(person: Person) -> tuple[str, str] | None:
-    email = normalise(person.email or "")
-    if "@" not in email:
-        return None
-    local, _, domain = email.rpartition("@")
-    return local.split("+", 1)[0], domain.rstrip(".")
-
-
-def _is_mash(text: str, min_length: int) -> bool:
-    letters = "".join(ch for ch in text if ch.isalpha())
-    return len(letters) >= min_length and any(letters in run for run in _KEYBOARD_RUNS)
+def _mash_runs(min_length: int) -> frozenset[str]:
+    """Every stretch of at least ``min_length`` keys along a keyboard row: one set lookup per value."""
+    return frozenset(
+        run[start:end]
+        for run in _KEYBOARD_RUNS
+        for start in range(len(run))
+        for end in range(start + min_length, len(run) + 1)
+    )
 
 
 def _is_repeated(text: str, min_length: int) -> bool:
-    compact = "".join(text.split())
+    compact = text.replace(" ", "")
     return len(compact) >= min_length and _REPEATED.match(compact) is not None
 
 
@@ -99,34 +115,36 @@ def _compile(rule: HygieneRule) -> Test:
     names, size = rule.fields, rule.min_length
     match rule.check:
         case HygieneCheck.EMAIL_DOMAIN:
-            def listed_domain(person: Person) -> bool:
-                parts = _email_parts(person)
+            def listed_domain(view: _View) -> bool:
+                parts = view.email_parts
                 if parts is None:
                     return False
                 labels = parts[1].split(".")
                 return any(".".join(labels[i:]) in values for i in range(len(labels)))
             return listed_domain
         case HygieneCheck.EMAIL_LOCAL_PART:
-            return lambda person: (parts := _email_parts(person)) is not None and parts[0] in values
+            return lambda view: (parts := view.email_parts) is not None and parts[0] in values
         case HygieneCheck.EMAIL_INVALID:
-            return lambda person: bool(email := (person.email or "").strip()) and not _EMAIL_SHAPE.match(email)
+            return lambda view: bool(email := (view.person.email or "").strip()) and not _EMAIL_SHAPE.match(email)
         case HygieneCheck.JUNK_VALUE:
-            return lambda person: any(text in values for text in _texts(person, names))
+            return lambda view: not values.isdisjoint(view.texts(names))
         case HygieneCheck.KEYBOARD_MASH:
-            return lambda person: any(_is_mash(text, size) for text in _texts(person, names))
+            runs = _mash_runs(size)
+            return lambda view: any(_NOT_LETTERS.sub("", text) in runs for text in view.texts(names))
         case HygieneCheck.REPEATED:
-            return lambda person: any(_is_repeated(text, size) for text in _texts(person, names))
+            return lambda view: any(_is_repeated(text, size) for text in view.texts(names))
         case HygieneCheck.PATTERN:
             search = re.compile("|".join(f"(?:{v})" for v in rule.values), re.IGNORECASE).search
-            return lambda person: any(search(text) for text in _texts(person, names))
+            return lambda view: any(search(text) for text in view.texts(names))
         case HygieneCheck.MISSING:
-            return lambda person: any(not _texts(person, (name,)) for name in names)
+            return lambda view: any(not view.texts((name,)) for name in names)
     raise ValueError(f"unknown hygiene check {rule.check!r}")  # pragma: no cover - enum is exhaustive
 
 
 def check(person: Person, rules: HygieneRules) -> HygieneVerdict:
     """Run every hygiene rule against ``person``; disqualify wins over flag; every match is listed."""
-    matched = [rule for rule, test in zip(rules.rules, rules._tests, strict=True) if test(person)]
+    view = _View(person)
+    matched = [rule for rule, test in zip(rules.rules, rules._tests, strict=True) if test(view)]
     if not matched:
         return HygieneVerdict()
     disqualifying = [rule for rule in matched if rule.action is HygieneAction.DISQUALIFY]
