@@ -62,8 +62,10 @@ def transitions_for(people: list[str], per_person: int, rng: random.Random) -> I
         at = NOW - timedelta(seconds=rng.uniform(0, year))
         status: str | None = None
         for _ in range(per_person):
-            if status in ("Customer", None) or rng.random() < 0.1:
-                target, move = ("Raw" if status is None else "Recycled"), (Move.INITIAL if status is None else Move.RECYCLE)
+            if status is None:
+                target, move = "Raw", Move.INITIAL
+            elif status == "Customer" or rng.random() < 0.1:
+                target, move = "Recycled", Move.RECYCLE
             else:
                 index = FUNNEL.index(status) if status in FUNNEL else 1
                 target, move = FUNNEL[min(index + 1, len(FUNNEL) - 1)], Move.FORWARD
@@ -140,7 +142,8 @@ def run_queries(ledger: Ledger) -> dict[str, dict[str, float | int]]:
     def per_week(days: int) -> Callable[[], int]:
         def query() -> int:
             with ledger.reading() as uow:
-                counts = uow.reports.transitions_per_stage_per_week(NOW - timedelta(days=days), NOW + timedelta(seconds=1))
+                since, until = NOW - timedelta(days=days), NOW + timedelta(seconds=1)
+                counts = uow.reports.transitions_per_stage_per_week(since, until)
             return sum(c.count for c in counts)
 
         return query

@@ -19,7 +19,7 @@ from leadsync.ledger.errors import (
     StaleEpoch,
 )
 from leadsync.ledger.fencing import DEFAULT_LEADER, NO_LEADER_EPOCH
-from leadsync.ledger.ledger import Ledger, open_ledger
+from leadsync.ledger.ledger import Ledger, open_configured, open_ledger
 from leadsync.ledger.migrate import (
     SchemaState,
     SchemaStatus,
@@ -90,6 +90,7 @@ __all__ = [
     "downgrade",
     "head_revision",
     "normalise_email",
+    "open_configured",
     "open_ledger",
     "status",
     "upgrade",

@@ -51,6 +51,9 @@ def make_engine(url: str | URL, *, echo: bool = False) -> Engine:
     parsed = parse_url(url)
     if parsed.get_backend_name() not in ("sqlite", "postgresql"):
         raise LedgerUrlError(f"ledger url {shown(parsed)!r}: only sqlite and postgresql databases are supported")
+    if parsed.get_backend_name() == "sqlite" and parsed.database in (None, "", ":memory:"):
+        # Each pooled connection would get its own empty database; a ledger that forgets is no ledger.
+        raise LedgerUrlError(f"ledger url {shown(parsed)!r}: in-memory SQLite cannot hold a ledger; name a file")
     if parsed.get_backend_name() == "postgresql" and parsed.get_driver_name() in ("psycopg2", "default", ""):
         # psycopg 3 is the driver we ship; a bare postgresql:// URL would otherwise ask for psycopg2.
         parsed = parsed.set(drivername="postgresql+psycopg")
@@ -74,7 +77,6 @@ def make_engine(url: str | URL, *, echo: bool = False) -> Engine:
 def _configure_sqlite(engine: Engine, url: URL) -> None:
     timeout_text = url.query.get("timeout")
     busy_ms = int(float(timeout_text) * 1000) if isinstance(timeout_text, str) else int(DEFAULT_BUSY_TIMEOUT_S * 1000)
-    in_memory = url.database in (None, "", ":memory:")
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -84,11 +86,10 @@ def _configure_sqlite(engine: Engine, url: URL) -> None:
         try:
             cursor.execute(f"PRAGMA busy_timeout = {busy_ms}")
             cursor.execute("PRAGMA foreign_keys = ON")
-            if not in_memory:
-                cursor.execute("PRAGMA journal_mode = WAL")
-                # WAL with synchronous=NORMAL is durable across application crashes (not power loss of the
-                # last commit), and several times faster than FULL for many small transactions.
-                cursor.execute("PRAGMA synchronous = NORMAL")
+            cursor.execute("PRAGMA journal_mode = WAL")
+            # WAL with synchronous=NORMAL is durable across application crashes (not power loss of the
+            # last commit), and several times faster than FULL for many small transactions.
+            cursor.execute("PRAGMA synchronous = NORMAL")
         finally:
             cursor.close()
 

@@ -8,6 +8,7 @@ from datetime import datetime
 
 from sqlalchemy.engine import URL, Engine
 
+from leadsync.config.settings import LedgerSettings
 from leadsync.ledger import fencing, migrate
 from leadsync.ledger.engine import WRITE_OPTION, make_engine, shown, translated_errors
 from leadsync.ledger.unit_of_work import UnitOfWork
@@ -91,3 +92,8 @@ def open_ledger(
         engine.dispose()
         raise
     return Ledger(engine)
+
+
+def open_configured(settings: LedgerSettings) -> Ledger:
+    """The daemon's way in: refuse an out-of-date schema unless ``ledger.auto_upgrade`` is set."""
+    return open_ledger(settings.url, auto_upgrade=settings.auto_upgrade, echo=settings.echo_sql)

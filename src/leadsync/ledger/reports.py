@@ -46,7 +46,9 @@ class ReportQueries:
             counts = Counter({(r.to_status, r.week.date()): int(r.n) for r in self._tx.connection.execute(query)})
         else:
             # SQLite has no week truncation; count per day over the (at, to_status) index, fold weeks here.
-            day = sa.func.date(transitions.c.at)
+            # Instants are stored as 'YYYY-MM-DD HH:MM:SS.ffffff' UTC text, so the day is the first ten
+            # characters (cheaper than date(), which parses every row).
+            day = sa.func.substr(transitions.c.at, 1, 10, type_=sa.String())
             query = (
                 sa.select(transitions.c.to_status, day.label("day"), sa.func.count().label("n"))
                 .where(window).group_by(day, transitions.c.to_status)

@@ -9,8 +9,10 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
+from leadsync.config.settings import LedgerSettings
 from leadsync.domain.model import Move, Transition
 from leadsync.ledger import (
+    LedgerUrlError,
     MigrationError,
     SchemaOutOfDate,
     SchemaState,
@@ -19,6 +21,7 @@ from leadsync.ledger import (
     current,
     downgrade,
     head_revision,
+    open_configured,
     open_ledger,
     status,
     upgrade,
@@ -144,3 +147,15 @@ def test_sqlite_runs_with_wal_foreign_keys_and_a_busy_timeout(tmp_path: object) 
             for name in ("journal_mode", "foreign_keys", "busy_timeout")
         }
     assert pragmas == {"journal_mode": "wal", "foreign_keys": 1, "busy_timeout": 5000}
+
+
+def test_in_memory_sqlite_is_refused_with_a_reason() -> None:
+    with pytest.raises(LedgerUrlError, match="in-memory SQLite"):
+        open_ledger("sqlite://")
+
+
+def test_open_configured_follows_auto_upgrade(empty_url: str) -> None:
+    with pytest.raises(SchemaOutOfDate):
+        open_configured(LedgerSettings(url=empty_url))
+    with open_configured(LedgerSettings(url=empty_url, auto_upgrade=True)) as ledger:
+        assert ledger.schema_status().state is SchemaState.CURRENT
