@@ -2,9 +2,9 @@
 
 Route names double as counter and fault endpoint names: ``token``, ``soap_login``, ``versions``,
 ``resources``, ``limits``, ``describe_global``, ``describe``, ``sobject.info``, ``sobject.get``,
-``sobject.create``, ``sobject.update``, ``sobject.delete``, ``updated``, ``deleted``, ``query``,
-``query_all``, ``query_more``, ``composite.sobjects`` (PATCH, update), ``composite.sobjects.create``
-(POST), ``composite.sobjects.upsert``, ``composite.sobjects.delete``.
+``sobject.create``, ``sobject.update``, ``sobject.delete``, ``updated``, ``deleted``, ``query`` (query and
+queryAll), ``query_more``, ``composite.sobjects`` (PATCH, update), ``composite.sobjects.create`` (POST),
+``composite.sobjects.upsert``, ``composite.sobjects.delete``.
 
 Emulator-specific fault kinds (``emulator.faults.add(kind=..., endpoint=..., params=...)``):
 - ``sf_session_expiry``: the session presented on the matching call is expired -> 401 INVALID_SESSION_ID

@@ -12,7 +12,7 @@ import re
 from bisect import bisect_left
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import datetime
 from typing import Any
 
 from leadsync.sandbox.salesforce.schema import (
@@ -37,7 +37,8 @@ from leadsync.sandbox.salesforce.soql import (
     Query,
     SoqlError,
 )
-from leadsync.sandbox.salesforce.values import canonical_datetime, format_datetime, normalize_id
+from leadsync.sandbox.salesforce.soql_dates import DateRange, midnight, range_predicate, relative_range
+from leadsync.sandbox.salesforce.values import canonical_datetime, normalize_id
 
 Record = dict[str, Any]
 Getter = Callable[[Record], Any]
@@ -48,42 +49,6 @@ _OPS: dict[str, Callable[[Any, Any], bool]] = {
     "=": operator.eq, "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
 }
 _NAME_ENTITY = {name.lower(): name for name in NAME_ENTITY_FIELDS}
-
-
-@dataclass(frozen=True)
-class DateRange:
-    start: Any
-    end: Any  # exclusive
-
-
-def relative_range(name: str, amount: int | None, today: date) -> tuple[date, date] | None:
-    """Start (inclusive) and end (exclusive) dates of a SOQL date literal such as LAST_N_DAYS:30."""
-    week_start = today - timedelta(days=(today.weekday() + 1) % 7)  # weeks start on Sunday
-    month_start = today.replace(day=1)
-    next_month = (month_start + timedelta(days=32)).replace(day=1)
-    last_month = (month_start - timedelta(days=1)).replace(day=1)
-    fixed = {
-        "TODAY": (today, today + timedelta(1)), "YESTERDAY": (today - timedelta(1), today),
-        "TOMORROW": (today + timedelta(1), today + timedelta(2)),
-        "THIS_WEEK": (week_start, week_start + timedelta(7)),
-        "LAST_WEEK": (week_start - timedelta(7), week_start),
-        "NEXT_WEEK": (week_start + timedelta(7), week_start + timedelta(14)),
-        "THIS_MONTH": (month_start, next_month), "LAST_MONTH": (last_month, month_start),
-        "NEXT_MONTH": (next_month, (next_month + timedelta(days=32)).replace(day=1)),
-        "THIS_YEAR": (date(today.year, 1, 1), date(today.year + 1, 1, 1)),
-        "LAST_YEAR": (date(today.year - 1, 1, 1), date(today.year, 1, 1)),
-        "NEXT_YEAR": (date(today.year + 1, 1, 1), date(today.year + 2, 1, 1)),
-        "LAST_90_DAYS": (today - timedelta(90), today + timedelta(1)),
-        "NEXT_90_DAYS": (today + timedelta(1), today + timedelta(91)),
-    }
-    if amount is None:
-        return fixed.get(name)
-    counted = {
-        "LAST_N_DAYS": (today - timedelta(amount), today + timedelta(1)),
-        "NEXT_N_DAYS": (today + timedelta(1), today + timedelta(amount + 1)),
-        "N_DAYS_AGO": (today - timedelta(amount), today - timedelta(amount - 1)),
-    }
-    return counted.get(name)
 
 
 @dataclass
@@ -332,7 +297,7 @@ class CompiledQuery:
                 return lambda r: get(r) is not None
             raise self._filter_error(condition.value, "null can only be compared with = or !=")
         if isinstance(value, DateRange):
-            return _range_predicate(get, op, value)
+            return range_predicate(get, op, value)
         if op == "!=":
             return lambda r: (v := get(r)) is None or v != value
         compare = _OPS[op]
@@ -400,7 +365,7 @@ class CompiledQuery:
                             literal.token.column)
         start, end = bounds
         if spec.type == "datetime":
-            return DateRange(_midnight(start), _midnight(end))
+            return DateRange(midnight(start), midnight(end))
         return DateRange(start.isoformat(), end.isoformat())
 
     def _type_error(self, ref: FieldRef, literal: Literal, type_name: str, quoted: bool) -> SoqlError:
@@ -410,25 +375,6 @@ class CompiledQuery:
 
     def _filter_error(self, literal: Literal, detail: str) -> SoqlError:
         return SoqlError("INVALID_QUERY_FILTER_OPERATOR", detail, self.query.text, literal.token.column)
-
-
-def _range_predicate(get: Getter, op: str, bounds: DateRange) -> Predicate:
-    start, end = bounds.start, bounds.end
-    if op == "=":
-        return lambda r: (v := get(r)) is not None and start <= v < end
-    if op == "!=":
-        return lambda r: (v := get(r)) is None or not start <= v < end
-    if op == "<":
-        return lambda r: (v := get(r)) is not None and v < start
-    if op == "<=":
-        return lambda r: (v := get(r)) is not None and v < end
-    if op == ">":
-        return lambda r: (v := get(r)) is not None and v >= end
-    return lambda r: (v := get(r)) is not None and v >= start
-
-
-def _midnight(day: date) -> str:
-    return format_datetime(datetime.combine(day, time(0), tzinfo=UTC))
 
 
 def _attributes(type_name: str, record_id: str, version: str) -> Record:
