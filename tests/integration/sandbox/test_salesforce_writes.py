@@ -232,3 +232,19 @@ def test_get_with_field_list(sf_emulator: SalesforceEmulator, http: requests.Ses
                       params={"fields": "Id,Email"}, headers={"Authorization": f"Bearer {token}"})
     assert answer.json() == {"attributes": {"type": "Lead", "url": f"/services/data/v59.0/sobjects/Lead/{leads[0]}"},
                              "Id": leads[0], "Email": "lead1@example.com"}
+
+
+def test_logged_events_and_opportunities_are_queryable(sf_emulator: SalesforceEmulator, sf: Salesforce,
+                                                       leads: list[str]) -> None:
+    start = sf_emulator.clock.now()
+    event = sf_emulator.log_event(leads[2], "Demo", start=start, duration_minutes=45)
+    found = sf.query(format_soql("SELECT Subject, DurationInMinutes, EventSubtype, Who.Email FROM Event "
+                                 "WHERE Id = {}", event))["records"][0]
+    assert (found["Subject"], found["DurationInMinutes"], found["EventSubtype"]) == ("Demo", 45, "Event")
+    assert found["Who"]["Email"] == "lead3@example.com"
+    account = sf_emulator.create_record("Account", {"Name": "Globex"})
+    opportunity = sf_emulator.create_opportunity(account, "Globex renewal", amount=12000.0)
+    sf_emulator.set_opportunity_stage(opportunity, "Closed Lost")
+    lost = sf.query("SELECT Name, IsClosed, IsWon, Amount, Account.Name FROM Opportunity")["records"]
+    assert [(o["Name"], o["IsClosed"], o["IsWon"], o["Amount"], o["Account"]["Name"]) for o in lost] == [
+        ("Globex renewal", True, False, 12000.0, "Globex")]
