@@ -206,11 +206,12 @@ class SalesforceEmulator(UserActions, Emulator):
         if record is None:
             return self.error_response(404, "NOT_FOUND", "The requested resource does not exist")
         wanted = request.arg("fields")
-        names = [schema.field(n.strip()) for n in wanted.split(",")] if wanted else schema.fields
+        names = [n.strip() for n in wanted.split(",")] if wanted else [f.name for f in schema.fields]
         body: dict[str, Any] = {"attributes": {"type": schema.name, "url": request.path.rstrip("/")}}
-        for spec in names:
+        for name in names:
+            spec = schema.field(name)
             if spec is None:
-                return self.error_response(400, "INVALID_FIELD", f"No such column on entity '{schema.name}'")
+                return self.error_response(400, "INVALID_FIELD", f"No such column '{name}' on entity '{schema.name}'")
             body[spec.name] = record.get(spec.name)
         return Response(200, body)
 
