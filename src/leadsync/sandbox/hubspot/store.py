@@ -35,21 +35,30 @@ class Record:
     modified_ms: int
     archived: bool = False
     archived_ms: int | None = None
+    # (created_ms, modified_ms, created text, modified text): rendering stamps dominates search pages.
+    _stamps: tuple[int, int, str, str] | None = None
+
+    def stamps(self) -> tuple[str, str]:
+        cached = self._stamps
+        if cached is None or cached[0] != self.created_ms or cached[1] != self.modified_ms:
+            cached = (self.created_ms, self.modified_ms, format_ms(self.created_ms), format_ms(self.modified_ms))
+            self._stamps = cached
+        return cached[2], cached[3]
 
     def value(self, name: str) -> str | None:
         if name == "hs_object_id":
             return self.id
         if name in ("createdate", "hs_createdate"):
-            return format_ms(self.created_ms)
+            return self.stamps()[0]
         if name in ("lastmodifieddate", "hs_lastmodifieddate"):
-            return format_ms(self.modified_ms)
+            return self.stamps()[1]
         return self.props.get(name)
 
     def to_json(self, names: list[str] | tuple[str, ...]) -> dict[str, Any]:
+        created, modified = self.stamps()
         body: dict[str, Any] = {
             "id": self.id, "properties": {name: self.value(name) for name in names},
-            "createdAt": format_ms(self.created_ms), "updatedAt": format_ms(self.modified_ms),
-            "archived": self.archived,
+            "createdAt": created, "updatedAt": modified, "archived": self.archived,
         }
         if self.archived_ms is not None:
             body["archivedAt"] = format_ms(self.archived_ms)

@@ -7,6 +7,7 @@ HubSpot renders every timestamp as ISO 8601 in UTC with millisecond precision an
 
 from __future__ import annotations
 
+import time
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -17,8 +18,8 @@ def to_ms(moment: datetime) -> int:
 
 
 def format_ms(ms: int) -> str:
-    moment = datetime.fromtimestamp(ms / 1000, UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+    # time.gmtime is several times cheaper than datetime here; search pages render thousands of stamps.
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms // 1000)) + f".{ms % 1000:03d}Z"
 
 
 def parse_time(value: Any) -> int:
