@@ -11,6 +11,18 @@ Emulator-specific fault kinds (``emulator.faults.add(kind=..., endpoint=..., par
 - ``hs_index_lag``: the matching search calls see an index lag of ``params["seconds"]``;
 - ``hs_short_page``: the matching search calls return at most ``params["size"]`` (default 0) results,
   still with a next cursor.
+
+``load_org(objects)`` takes the synthetic org: ``"owners"`` as the owners API returns them;
+``"contacts"``, ``"calls"``, ``"emails"``, ``"meetings"``, ``"notes"``, ``"tasks"`` as
+``{"id", "properties", "createdAt", "updatedAt", "archived"}`` (system properties such as
+``createdate``/``lastmodifieddate`` come from the timestamps); ``"events"`` as
+``{"objectType": "contact", "objectId", "eventType", "occurredAt", "properties"}``; ``"associations"`` as
+``{"from_type", "from_id", "to_type", "to_id"}``. Unknown property names are refused (a generator/emulator
+mismatch must not pass silently); values are taken as given, bad data included.
+
+Fidelity choices where HubSpot's behaviour is not pinned down by its docs are stated where they are
+made: search ordering and operators in :mod:`.search`, the lifecycle rule in :mod:`.writes`, batch
+shapes in :mod:`.batch_api`.
 """
 
 from __future__ import annotations
@@ -125,6 +137,11 @@ class HubSpotEmulator(UserActions, Emulator):
     def default_properties(self, object_type: str) -> tuple[str, ...]:
         return DEFAULT_PROPERTIES.get(object_type, ENGAGEMENT_DEFAULTS)
 
+    def known(self, object_type: str, names: list[str] | tuple[str, ...]) -> list[str]:
+        """The requested property names that exist (HubSpot leaves unknown ones out of answers)."""
+        definitions = self.definitions(object_type)
+        return [name for name in names if name in definitions]
+
     def link(self, path: str) -> str:
         return (self.base_url if self.port is not None else "https://api.hubapi.com") + path
 
@@ -162,7 +179,12 @@ class HubSpotEmulator(UserActions, Emulator):
             for object_type in OBJECT_TYPES:
                 store = self.stores[object_type]
                 for position, item in enumerate(objects.get(object_type, [])):
-                    store.add(_seed_record(item, f"{object_type}[{position}]"))
+                    record = _seed_record(item, f"{object_type}[{position}]")
+                    unknown_names = set(record.props) - set(store.definitions)
+                    if unknown_names:
+                        raise ValueError(f"load_org: {object_type}[{position}] has properties the sandbox does not "
+                                         f"define: {sorted(unknown_names)}")
+                    store.add(record)
             for link in objects.get("associations", []):
                 from_type, to_type = canonical_type(link["from_type"]), canonical_type(link["to_type"])
                 if from_type is None or to_type is None:

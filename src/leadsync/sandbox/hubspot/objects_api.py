@@ -58,7 +58,7 @@ def install(emu: HubSpotEmulator) -> None:
 # ----- small helpers --------------------------------------------------------------------------------
 def requested_properties(emu: HubSpotEmulator, object_type: str, request: Request) -> list[str]:
     names = [name for value in request.query.get("properties", []) for name in value.split(",") if name]
-    return names or list(emu.default_properties(object_type))
+    return emu.known(object_type, names) if names else list(emu.default_properties(object_type))
 
 
 def flag(request: Request, name: str) -> bool:
@@ -219,7 +219,8 @@ def search_objects(emu: HubSpotEmulator, object_type: str, request: Request) -> 
     elif emu.short_page_rate and emu.random.random() < emu.short_page_rate:
         size = emu.random.randrange(0, spec.limit)
     page = matches[spec.after:spec.after + size]
-    body: dict[str, Any] = {"total": len(matches), "results": [r.to_json(spec.properties) for r in page]}
+    names = emu.known(object_type, spec.properties)
+    body: dict[str, Any] = {"total": len(matches), "results": [r.to_json(names) for r in page]}
     next_after = spec.after + len(page)
     if next_after < len(matches):
         body["paging"] = {"next": {"after": str(next_after)}}
