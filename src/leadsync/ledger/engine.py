@@ -107,7 +107,10 @@ def translated_errors(url: URL) -> Iterator[None]:
     except LedgerError:
         raise
     except exc.DBAPIError as error:
-        raise classify(error, url) from error
+        known = classify(error, url)
+        if known is error:
+            raise
+        raise known from error
 
 
 def classify(error: exc.DBAPIError, url: URL) -> LedgerError | exc.DBAPIError:
