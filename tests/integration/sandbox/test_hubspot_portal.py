@@ -71,6 +71,12 @@ def test_logged_activities_are_objects_linked_to_contacts_both_ways(client: HubS
     back = v4.get_page("calls", "contacts", BatchInputPublicFetchAssociationsBatchRequest(inputs=[{"id": call_id}]))
     assert back.results[0].to[0].to_object_id == "3"
     assert back.results[0].to[0].association_types[0].type_id == 194
+    with_links = client.crm.contacts.basic_api.get_by_id("3", associations=["calls", "meetings"])
+    linked = with_links.associations["calls"].results
+    assert [a.type for a in linked] == ["contact_to_call"] * 2 and call_id in [a.id for a in linked]
+    assert "meetings" not in with_links.associations
+    listed = client.crm.contacts.basic_api.get_page(limit=5, associations=["calls"]).results
+    assert [r.id for r in listed if r.associations] == ["3"]
 
 
 def test_events_api_serves_page_views_and_form_submissions(client: HubSpot, hs: HubSpotEmulator) -> None:

@@ -20,6 +20,9 @@ if TYPE_CHECKING:
     from leadsync.sandbox.hubspot.emulator import HubSpotEmulator
 
 LIST_MAX = 100
+# HubSpot's names of object types in association type names ("contact_to_call", "meeting_event_to_contact").
+ASSOCIATION_NAMES = {"contacts": "contact", "calls": "call", "emails": "email", "meetings": "meeting_event",
+                     "notes": "note", "tasks": "task"}
 
 
 class Conflict(Exception):
@@ -131,7 +134,13 @@ def list_objects(emu: HubSpotEmulator, object_type: str, request: Request) -> Re
     archived = flag(request, "archived")
     names = requested_properties(emu, object_type, request)
     records, next_num = emu.stores[object_type].page_by_id(after, limit, archived)
-    body: dict[str, Any] = {"results": [r.to_json(names) for r in records]}
+    results = [r.to_json(names) for r in records]
+    wanted = [name for value in request.query.get("associations", []) for name in value.split(",") if name]
+    for record, result in zip(records, results, strict=True) if wanted else ():
+        block = associations_of(emu, object_type, record.id, wanted)
+        if block:  # HubSpot leaves the key out for records without any
+            result["associations"] = block
+    body: dict[str, Any] = {"results": results}
     if next_num is not None:
         link = f"/crm/v3/objects/{object_type}?limit={limit}&after={next_num}&archived={str(archived).lower()}"
         body["paging"] = {"next": {"after": str(next_num), "link": emu.link(link)}}
@@ -143,7 +152,28 @@ def get_object(emu: HubSpotEmulator, object_type: str, request: Request) -> Resp
     record = find(emu, object_type, key, request.arg("idProperty"), flag(request, "archived"))
     if record is None:
         return not_found(object_type, key)
-    return Response(200, record.to_json(requested_properties(emu, object_type, request)))
+    body = record.to_json(requested_properties(emu, object_type, request))
+    wanted = [name for value in request.query.get("associations", []) for name in value.split(",") if name]
+    block = associations_of(emu, object_type, record.id, wanted) if wanted else {}
+    if block:
+        body["associations"] = block
+    return Response(200, body)
+
+
+def associations_of(emu: HubSpotEmulator, object_type: str, record_id: str, wanted: list[str]) -> dict[str, Any]:
+    """The v3 ``associations`` block of a get: ``{"calls": {"results": [{"id", "type"}]}}``, non-empty only."""
+    from leadsync.sandbox.hubspot.emulator import canonical_type
+
+    block: dict[str, Any] = {}
+    for name in wanted:
+        other = canonical_type(name)
+        if other is None:
+            continue
+        targets = emu.associations.targets(object_type, record_id, other)
+        if targets:
+            label = f"{ASSOCIATION_NAMES[object_type]}_to_{ASSOCIATION_NAMES[other]}"
+            block[other] = {"results": [{"id": target, "type": label} for target in targets]}
+    return block
 
 
 def create_object(emu: HubSpotEmulator, object_type: str, request: Request) -> Response:
@@ -211,7 +241,9 @@ def search_objects(emu: HubSpotEmulator, object_type: str, request: Request) -> 
     endpoint = f"{object_type}.search"
     lag_fault = emu.faults.take(endpoint, {"hs_index_lag"})
     lag = float(lag_fault.params.get("seconds", 0)) if lag_fault else emu.index_lag_seconds
-    matches = emu.search_engines[object_type].matches(spec, emu.now_ms() - int(lag * 1000))
+    # Without a lag nothing is hidden, even records stamped "in the future" by a clock moved back.
+    visible_until = emu.now_ms() - int(lag * 1000) if lag > 0 else 2**62
+    matches = emu.search_engines[object_type].matches(spec, visible_until)
     size = spec.limit
     short_fault = emu.faults.take(endpoint, {"hs_short_page"})
     if short_fault is not None:
