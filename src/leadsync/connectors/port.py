@@ -57,6 +57,7 @@ class OpportunityRecord:
     is_closed: bool
     is_won: bool
     stage: str
+    deleted: bool = False  # deleted (or merged away) in the CRM: it no longer counts for anyone
 
 
 @dataclass(frozen=True, slots=True)
