@@ -12,6 +12,8 @@ Emulator-specific fault kinds (``emulator.faults.add(kind=..., endpoint=..., par
 - ``hs_short_page``: the matching search calls return at most ``params["size"]`` (default 0) results,
   still with a next cursor.
 
+HTTP control routes for these and for the user API: :mod:`.control`.
+
 ``load_org(objects)`` takes the synthetic org: ``"owners"`` as the owners API returns them;
 ``"contacts"``, ``"calls"``, ``"emails"``, ``"meetings"``, ``"notes"``, ``"tasks"`` as
 ``{"id", "properties", "createdAt", "updatedAt", "archived"}`` (system properties such as
@@ -31,7 +33,7 @@ import random
 from typing import Any
 
 from leadsync.sandbox.faults import Fault
-from leadsync.sandbox.hubspot import objects_api, portal_api
+from leadsync.sandbox.hubspot import control, objects_api, portal_api
 from leadsync.sandbox.hubspot.limits import RateLimits
 from leadsync.sandbox.hubspot.properties import (
     DEFAULT_PROPERTIES,
@@ -92,6 +94,7 @@ class HubSpotEmulator(UserActions, Emulator):
         self._event_seq = 0
         objects_api.install(self)
         portal_api.install(self)
+        control.install(self)
 
     # ----- hooks of the base server ---------------------------------------------------------------
     def authorize(self, request: Request, endpoint: str) -> Response | None:

@@ -118,7 +118,9 @@ class ObjectStore:
     def touch(self, record: Record, now_ms: int) -> None:
         if not record.archived:
             self._unindex_modified(record)
-            record.modified_ms = max(now_ms, record.modified_ms)
+            # Follow the server clock even when a skew test moved it back: the stamp is what HubSpot
+            # would write, and connectors must cope with it.
+            record.modified_ms = now_ms
             bisect.insort(self.by_modified, (record.modified_ms, record.num))
         self.version += 1
 
