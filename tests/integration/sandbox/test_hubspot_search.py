@@ -12,7 +12,7 @@ from hubspot.crm.contacts import ApiException, PublicObjectSearchRequest, Simple
 from leadsync.sandbox.hubspot import HubSpotEmulator
 from leadsync.sandbox.tls import SandboxTLS
 from tests.integration.sandbox.fixtures_hs import *  # noqa: F403 - the pytest fixtures
-from tests.integration.sandbox.fixtures_hs import BASE_TIME, EmulatorFactory, client_for, contact
+from tests.integration.sandbox.fixtures_hs import BASE_TIME, TOKEN, EmulatorFactory, client_for, contact
 
 
 def search(client: HubSpot, filters: list[dict[str, Any]] | None = None, **options: Any) -> Any:
@@ -146,3 +146,19 @@ def test_incremental_window_on_lastmodifieddate_sees_user_edits(client: HubSpot,
                   properties=["lastmodifieddate", "notes_last_updated"])
     assert ids(page) == ["100", "40"]
     assert page.results[1].properties["notes_last_updated"] is not None
+
+
+def test_malformed_search_bodies_are_400_not_500(hs: HubSpotEmulator, sandbox_tls: SandboxTLS) -> None:
+    import requests
+
+    session = requests.Session()
+    session.trust_env = False
+    session.verify = str(sandbox_tls.ca_path)
+    url = f"{hs.base_url}/crm/v3/objects/contacts/search"
+    headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
+    for body in ("{not json", "[]", '{"filterGroups": {"filters": []}}', '{"filterGroups": [{"filters": 3}]}',
+                 '{"sorts": "createdate"}', '{"limit": 201}', '{"filterGroups": [{"filters": [{"propertyName": '
+                 '"nope", "operator": "EQ", "value": "1"}]}]}'):
+        answer = session.post(url, data=body, headers=headers)
+        assert answer.status_code == 400, body
+        assert answer.json()["category"] == "VALIDATION_ERROR"

@@ -55,7 +55,7 @@ def handler(action: str) -> BatchHandler:
     run = {"read": _read, "create": _create, "update": _update, "upsert": _upsert, "archive": _archive}[action]
 
     def handle(emu: HubSpotEmulator, object_type: str, request: Request) -> Response:
-        body = request.json() or {}
+        body = objects.body_of(request)
         inputs = body.get("inputs")
         if not isinstance(inputs, list):
             return objects.invalid("inputs must be a list")

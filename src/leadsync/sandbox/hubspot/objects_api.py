@@ -25,6 +25,23 @@ ASSOCIATION_NAMES = {"contacts": "contact", "calls": "call", "emails": "email", 
                      "notes": "note", "tasks": "task"}
 
 
+class BadInput(ValueError):
+    """A request body HubSpot would refuse with a 400 before looking at it."""
+
+
+def body_of(request: Request) -> dict[str, Any]:
+    """The JSON object a request carries (``{}`` when empty)."""
+    try:
+        body = request.json()
+    except ValueError as exc:
+        raise BadInput(f"Invalid input JSON on line 1: {exc}") from exc
+    if body is None:
+        return {}
+    if not isinstance(body, dict):
+        raise BadInput("the request body must be a JSON object")
+    return body
+
+
 class Conflict(Exception):
     def __init__(self, existing_id: str) -> None:
         super().__init__(f"Contact already exists. Existing ID: {existing_id}")
@@ -41,8 +58,11 @@ def install(emu: HubSpotEmulator) -> None:
             def run(request: Request) -> Response:
                 # Path segments arrive percent-encoded (an email as idProperty).
                 request.params = {k: unquote(v) for k, v in request.params.items()}
-                with emu.lock:
-                    return handler(emu, object_type, request)  # type: ignore[no-any-return]
+                try:
+                    with emu.lock:
+                        return handler(emu, object_type, request)  # type: ignore[no-any-return]
+                except BadInput as exc:
+                    return invalid(str(exc))
             return run
 
         emu.route("GET", base + "/?", f"{object_type}.list", bind(list_objects))
@@ -177,7 +197,7 @@ def associations_of(emu: HubSpotEmulator, object_type: str, record_id: str, want
 
 
 def create_object(emu: HubSpotEmulator, object_type: str, request: Request) -> Response:
-    body = request.json() or {}
+    body = body_of(request)
     values, errors = validate(emu.definitions(object_type), body.get("properties", {}), emu.owner_ids())
     if errors:
         return property_errors_response(errors)
@@ -198,7 +218,7 @@ def update_object(emu: HubSpotEmulator, object_type: str, request: Request) -> R
     record = find(emu, object_type, key, request.arg("idProperty"))
     if record is None:
         return not_found(object_type, key)
-    body = request.json() or {}
+    body = body_of(request)
     values, errors = validate(emu.definitions(object_type), body.get("properties", {}), emu.owner_ids())
     if errors:
         return property_errors_response(errors)
@@ -219,7 +239,7 @@ def archive_object(emu: HubSpotEmulator, object_type: str, request: Request) -> 
 def merge_objects(emu: HubSpotEmulator, object_type: str, request: Request) -> Response:
     if object_type != "contacts":
         return invalid(f"merging {object_type} is not supported by the sandbox")
-    body = request.json() or {}
+    body = body_of(request)
     primary, secondary = str(body.get("primaryObjectId", "")), str(body.get("objectIdToMerge", ""))
     if not primary or not secondary or primary == secondary:
         return invalid("primaryObjectId and objectIdToMerge must be two different ids")
@@ -232,7 +252,7 @@ def merge_objects(emu: HubSpotEmulator, object_type: str, request: Request) -> R
 
 def search_objects(emu: HubSpotEmulator, object_type: str, request: Request) -> Response:
     try:
-        spec = parse_search(request.json(), emu.definitions(object_type), emu.default_properties(object_type))
+        spec = parse_search(body_of(request), emu.definitions(object_type), emu.default_properties(object_type))
     except (SearchError, ValueError) as exc:
         return invalid(str(exc))
     if spec.after >= RESULT_CAP:

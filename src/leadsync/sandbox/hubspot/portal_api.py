@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
-from leadsync.sandbox.hubspot.objects_api import flag, invalid
+from leadsync.sandbox.hubspot.objects_api import BadInput, body_of, flag, invalid
 from leadsync.sandbox.hubspot.store import ASSOCIATION_TYPE_IDS, Event
 from leadsync.sandbox.hubspot.users import FORM_SUBMISSION_EVENT, PAGE_VIEW_EVENT
 from leadsync.sandbox.hubspot.wire import batch_error, error_body, format_ms, parse_time
@@ -23,8 +23,11 @@ def install(emu: HubSpotEmulator) -> None:
         def run(request: Request) -> Response:
             # Path segments arrive percent-encoded (an email as idProperty).
             request.params = {k: unquote(v) for k, v in request.params.items()}
-            with emu.lock:
-                return handler(emu, request)  # type: ignore[no-any-return]
+            try:
+                with emu.lock:
+                    return handler(emu, request)  # type: ignore[no-any-return]
+            except BadInput as exc:
+                return invalid(str(exc))
         return run
 
     emu.route("GET", "/crm/v3/properties/(?P<type>[^/]+)/?", "properties.list", locked(list_properties))
@@ -72,7 +75,7 @@ def read_associations(emu: HubSpotEmulator, request: Request) -> Response:
     from_type, to_type = _object_type(emu, request.params["from"]), _object_type(emu, request.params["to"])
     if from_type is None or to_type is None or (from_type, to_type) not in ASSOCIATION_TYPE_IDS:
         return invalid(f"no association between {request.params['from']} and {request.params['to']}")
-    body = request.json() or {}
+    body = body_of(request)
     inputs = body.get("inputs")
     if not isinstance(inputs, list) or len(inputs) > 1000:
         return invalid("inputs must be a list of at most 1000 ids")

@@ -155,9 +155,12 @@ def parse_search(body: Any, definitions: dict[str, PropertyDef], default_propert
     if not isinstance(body, dict):
         raise SearchError("the search body must be a JSON object")
     groups = body.get("filterGroups") or []
+    if not isinstance(groups, list) or not all(isinstance(g, dict) and isinstance(g.get("filters", []), list)
+                                               for g in groups):
+        raise SearchError("filterGroups must be a list of {\"filters\": [...]} objects")
     if len(groups) > MAX_GROUPS:
         raise SearchError(f"too many filterGroups ({len(groups)}); the maximum is {MAX_GROUPS}")
-    total = sum(len(g.get("filters", [])) for g in groups if isinstance(g, dict))
+    total = sum(len(g.get("filters", [])) for g in groups)
     if total > MAX_FILTERS:
         raise SearchError(f"too many filters ({total}); the maximum is {MAX_FILTERS} across all filterGroups")
     compiled = [_compile_group(g, definitions) for g in groups]
@@ -172,6 +175,8 @@ def parse_search(body: Any, definitions: dict[str, PropertyDef], default_propert
     windows = [w for _, w in compiled if w is not None]
     ranges = windows if windows and len(windows) == len(compiled) else None
     sorts = body.get("sorts") or []
+    if not isinstance(sorts, list):
+        raise SearchError("sorts must be a list")
     if len(sorts) > 1:
         raise SearchError("only one sort is supported per search")
     sort_getter, descending = None, False
