@@ -1,0 +1,159 @@
+"""Steps 4 and 5 of the cycle: record intents, call the connectors, record every outcome.
+
+Intents are committed (pending) before any API call, so a response lost to a crash or a timeout is
+resolved on the next start by reading the target back (:func:`resolve_pending`) instead of by
+resending blindly. Outcomes, last-written hashes, history and the run record commit in one unit of
+work after the calls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from leadsync.connectors.port import CrmConnector, WriteResult
+from leadsync.domain.model import System
+from leadsync.domain.planner import FieldWrite, Scalar, Target, canonical, value_hash
+from leadsync.ledger import IntentRecord, IntentState, UnitOfWork, WriteIntent
+from leadsync.sync.compute import PersonPlan, payload_hash
+from leadsync.sync.state import SyncState, plain
+
+OPEN_STATES = (IntentState.FAILED, IntentState.QUARANTINED)
+
+
+@dataclass
+class ApplyStats:
+    applied: int = 0
+    failed: int = 0
+    quarantined: int = 0
+    held: int = 0
+    resolved_pending: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+def group_writes(plans: Sequence[PersonPlan]) -> dict[Target, list[FieldWrite]]:
+    grouped: dict[Target, list[FieldWrite]] = {}
+    for plan in plans:
+        for write in plan.writes:
+            grouped.setdefault(write.target, []).append(write)
+    return grouped
+
+
+def record_intents(uow: UnitOfWork, writes: Mapping[Target, list[FieldWrite]], now: datetime,
+                   run_id: str) -> dict[Target, IntentRecord]:
+    """One pending intent per target record, committed before the API is called."""
+    intents: dict[Target, IntentRecord] = {}
+    for target, items in sorted(writes.items()):
+        fields = {w.field: w.value for w in items}
+        intent = WriteIntent(target.system, target.object, target.record_id,
+                             {k: plain(v) for k, v in fields.items()}, payload_hash(fields))
+        intents[target] = uow.outbox.add(intent, now, run_id=run_id)
+    return intents
+
+
+def call_connectors(connectors: Mapping[System, CrmConnector],
+                    writes: Mapping[Target, list[FieldWrite]]) -> dict[Target, WriteResult]:
+    """Apply per system; a target the connector returned no result for counts as a transient failure."""
+    results: dict[Target, WriteResult] = {}
+    for system, connector in connectors.items():
+        batch = [w for target, items in sorted(writes.items()) if target.system is system for w in items]
+        if not batch:
+            continue
+        for result in connector.apply(batch):
+            results[result.target] = result
+    for target, items in writes.items():
+        if target not in results:
+            names = tuple(w.field for w in items)
+            results[target] = WriteResult(target, False, "NO_RESULT", "the connector returned no result", names, True)
+    return results
+
+
+def record_outcomes(uow: UnitOfWork, plans: Sequence[PersonPlan], intents: Mapping[Target, IntentRecord],
+                    results: Mapping[Target, WriteResult], writes: Mapping[Target, list[FieldWrite]],
+                    now: datetime, run_id: str, stats: ApplyStats) -> None:
+    state = SyncState(uow)
+    fingerprints = {t: f for plan in plans for t, f in plan.fingerprints.items()}
+    for target, intent in intents.items():
+        result = results[target]
+        older = state.open_intents(target, OPEN_STATES)
+        if result.ok:
+            _applied(uow, state, target, writes[target], intent.id, older, now, run_id)
+            stats.applied += 1
+            continue
+        reason = f"{result.error_code or 'ERROR'}: {result.error or 'no message'}"
+        stats.errors.append(f"{target.system.value} {target.object} {target.record_id}: {reason}")
+        for intent_id in older:
+            uow.outbox.retry(intent_id, now)
+        if result.transient:
+            for intent_id in (intent.id, *older):
+                uow.outbox.mark_failed(intent_id, reason, now)
+            stats.failed += 1
+        else:
+            for intent_id in (intent.id, *older):
+                uow.outbox.quarantine(intent_id, reason, now)
+            uow.quarantine.put(target.system, target.object, target.record_id, reason,
+                               fingerprints.get(target, intent.intent.payload_hash), now, run_id=run_id)
+            stats.quarantined += 1
+    stats.held += sum(len(p.held) for p in plans)
+
+
+def _applied(uow: UnitOfWork, state: SyncState, target: Target, items: Sequence[FieldWrite], intent_id: int,
+             older: Sequence[int], now: datetime, run_id: str) -> None:
+    for previous in older:  # an earlier failed attempt at this record is settled by this write
+        uow.outbox.retry(previous, now)
+        uow.outbox.mark_applied(previous, now)
+    uow.outbox.mark_applied(intent_id, now)
+    uow.outbox.remember_written(target.system, target.object, target.record_id,
+                                {w.field: w.value_hash for w in items}, now, run_id=run_id)
+    state.set_current(target, {w.field: w.value for w in items})
+    uow.quarantine.release(target.system, target.object, target.record_id, now)
+
+
+def settle_unplanned(uow: UnitOfWork, plans: Sequence[PersonPlan], now: datetime) -> int:
+    """Failed intents whose record needs no write any more (it already holds what we want) are done."""
+    state = SyncState(uow)
+    planned = {w.target for p in plans for w in p.writes} | {t for p in plans for t in p.held}
+    settled = 0
+    for intent in state.intents_in(IntentState.FAILED):
+        target = Target(intent.intent.target, intent.intent.object, intent.intent.record_id)
+        if target in planned or not any(_holds_target(p, target) for p in plans):
+            continue
+        uow.outbox.retry(intent.id, now)
+        uow.outbox.mark_applied(intent.id, now)
+        settled += 1
+    return settled
+
+
+def _holds_target(plan: PersonPlan, target: Target) -> bool:
+    return any(s.target == target for s in plan.skipped)
+
+
+def resolve_pending(uow: UnitOfWork, connectors: Mapping[System, CrmConnector], now: datetime,
+                    run_id: str) -> int:
+    """Pending intents a crashed run left behind: read each target; what it holds decides the outcome."""
+    pending = SyncState(uow).intents_in(IntentState.PENDING)
+    resolved = 0
+    for system, connector in connectors.items():
+        mine = [i for i in pending if i.intent.target is system]
+        if not mine:
+            continue
+        targets = sorted({Target(system, i.intent.object, i.intent.record_id) for i in mine})
+        names = sorted({name for i in mine for name in i.intent.fields})
+        held = connector.read_current(targets, names)
+        for intent in mine:
+            target = Target(system, intent.intent.object, intent.intent.record_id)
+            now_holds = held.get(target, {})
+            if all(canonical(now_holds.get(k)) == canonical(v) for k, v in intent.intent.fields.items()):
+                uow.outbox.mark_applied(intent.id, now)
+                hashes = {k: value_hash(_scalar(v)) for k, v in intent.intent.fields.items()}
+                uow.outbox.remember_written(system, target.object, target.record_id, hashes, now, run_id=run_id)
+            else:
+                uow.outbox.mark_failed(intent.id, "response lost; the record does not hold the write", now)
+            resolved += 1
+    return resolved
+
+
+def _scalar(value: object) -> Scalar:
+    assert value is None or isinstance(value, str | int | float | bool)
+    return value

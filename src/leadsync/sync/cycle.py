@@ -1,0 +1,267 @@
+"""One sync cycle: pull -> upsert -> compute -> guard -> intents -> apply -> outcomes.
+
+The pure planner (``leadsync.domain``) sits between thin I/O steps; each step's ledger writes commit in
+their own unit of work, in an order that makes a crash at any point harmless:
+
+1. each pulled page commits with its watermark and the people it touched (``sync_dirty``);
+2. those people are evaluated and their writes planned (reads only);
+3. the mass-change guard may stop the cycle here: nothing is written, the people stay marked;
+4. intents commit as pending before any API call; the connectors apply them;
+5. outcomes, last-written hashes, score snapshots, transitions and the run record commit together, and
+   only then are the people unmarked.
+
+A dry run does all of it inside one ledger transaction that is rolled back, and never calls ``apply``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from leadsync.config.settings import Settings
+from leadsync.connectors.port import CrmConnector
+from leadsync.domain.model import ContactStatusChange, System, Transition
+from leadsync.domain.planner import FieldWrite, GuardVerdict, Target, mass_change_guard
+from leadsync.domain.watermark import Watermark, advance, window
+from leadsync.ledger import NO_LEADER_EPOCH, IntentRecord, IntentState, Ledger, RunStatus, UnitOfWork
+from leadsync.ledger import Watermark as StoredWatermark
+from leadsync.logging import get_logger, start_job
+from leadsync.rules.ruleset import RuleSet
+from leadsync.sync import apply as applying
+from leadsync.sync.compute import PersonPlan, plan_person
+from leadsync.sync.pull import PullStats, identity, ingest_page
+from leadsync.sync.state import SyncState, ref_of, rolled_back
+
+# Records per write call the real APIs take (sObject Collections; HubSpot batch update).
+WRITE_BATCH: Mapping[System, int] = {System.SALESFORCE: 200, System.HUBSPOT: 100}
+
+UowFactory = Callable[[], contextlib.AbstractContextManager[UnitOfWork]]
+
+
+class GuardTripped(RuntimeError):
+    """The plan would change too many people at once; nothing was written."""
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    overlap: Mapping[System, timedelta]
+    lag_margin: Mapping[System, timedelta]
+    max_change_share: float = 0.10
+    max_change_min: int = 10
+    epoch: int = NO_LEADER_EPOCH
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, epoch: int = NO_LEADER_EPOCH) -> EngineConfig:
+        hs_lag = timedelta(seconds=settings.hubspot.lag_margin_seconds)
+        return cls(
+            overlap={System.SALESFORCE: timedelta(seconds=settings.salesforce.overlap_seconds),
+                     System.HUBSPOT: hs_lag},
+            # Salesforce's late commits are caught by the overlap re-read; HubSpot's search index lags.
+            lag_margin={System.SALESFORCE: timedelta(0), System.HUBSPOT: hs_lag},
+            max_change_share=settings.daemon.max_change_share, max_change_min=settings.daemon.max_change_min,
+            epoch=epoch,
+        )
+
+
+@dataclass
+class CycleReport:
+    """What one cycle did (or, in a dry run, would do)."""
+
+    run_id: str
+    dry_run: bool
+    started_at: datetime
+    status: str = "running"
+    pull: PullStats = field(default_factory=PullStats)
+    plans: list[PersonPlan] = field(default_factory=list)
+    guard: GuardVerdict | None = None
+    outcome: applying.ApplyStats = field(default_factory=applying.ApplyStats)
+    api_calls: dict[str, dict[str, int]] = field(default_factory=dict)
+    would_write_calls: dict[str, int] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def writes(self) -> list[FieldWrite]:
+        return [w for p in self.plans for w in p.writes]
+
+    @property
+    def transitions(self) -> list[Transition]:
+        return [t for p in self.plans for t in p.transitions]
+
+    @property
+    def contact_changes(self) -> list[ContactStatusChange]:
+        return [p.evaluation.contact_change for p in self.plans if p.evaluation.contact_change is not None]
+
+
+class SyncEngine:
+    def __init__(self, ledger: Ledger, ruleset: RuleSet, connectors: Sequence[CrmConnector],
+                 config: EngineConfig, clock: Callable[[], datetime]) -> None:
+        self.ledger, self.ruleset, self.config, self.clock = ledger, ruleset, config, clock
+        self.connectors: dict[System, CrmConnector] = {c.system: c for c in connectors}
+        self.log = get_logger("leadsync.sync")
+        self._evaluated: set[str] = set()
+
+    def run_once(self, *, dry_run: bool = False, rescore_all: bool = False) -> CycleReport:
+        run_id = start_job(job="sync")
+        report = CycleReport(run_id, dry_run, self.clock())
+        before = {s: c.calls() for s, c in self.connectors.items()}
+        if dry_run:
+            with rolled_back(self.ledger) as uow:
+                self._cycle(report, lambda: contextlib.nullcontext(uow), rescore_all)
+                report.status = "planned" if report.status == "running" else report.status
+            self._count_calls(report, before)
+            return report
+        with self._uow() as uow:
+            uow.runs.start("sync", report.started_at, epoch=self.config.epoch, run_id=run_id)
+        try:
+            self._cycle(report, self._uow, rescore_all)
+        except Exception as exc:
+            report.status = "failed"
+            report.errors.append(f"{type(exc).__name__}: {exc}")
+            self._finish(report, before, RunStatus.FAILED)
+            self.log.error("sync cycle failed", error=report.errors[-1])
+            raise
+        self._finish(report, before, RunStatus.ABORTED if report.status == "guard_tripped" else None)
+        return report
+
+    # ----- the steps -------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _uow(self) -> Iterator[UnitOfWork]:
+        with self.ledger.unit_of_work(epoch=self.config.epoch) as uow:
+            yield uow
+
+    def _cycle(self, report: CycleReport, uow_factory: UowFactory, rescore_all: bool) -> None:
+        now = report.started_at
+        if not report.dry_run:
+            with uow_factory() as uow:
+                report.outcome.resolved_pending = applying.resolve_pending(uow, self.connectors, now, report.run_id)
+        for connector in self.connectors.values():
+            self._pull(connector, report, uow_factory)
+        with uow_factory() as uow:
+            report.plans = self._compute(uow, now, rescore_all)
+            population = SyncState(uow).population()
+        changed = {w.person_id for w in report.writes if w.person_id} | {
+            t.person_id for t in report.transitions}
+        report.guard = mass_change_guard(len(changed), population, max_share=self.config.max_change_share,
+                                         min_count=self.config.max_change_min)
+        report.would_write_calls = _write_calls(report.writes)
+        if not report.guard.allowed:
+            report.status = "guard_tripped"
+            report.errors.append(f"mass-change guard: {report.guard.reason}")
+            self.log.error("mass-change guard stopped the cycle; nothing written", reason=report.guard.reason)
+            return
+        if report.dry_run:
+            return
+        self._apply(report, uow_factory, now)
+        report.status = "succeeded"
+
+    def _pull(self, connector: CrmConnector, report: CycleReport, uow_factory: UowFactory) -> None:
+        system = connector.system
+        server_now = connector.server_time()
+        for stream in connector.streams():
+            key = f"{system.value}:{stream}"
+            with uow_factory() as uow:
+                mark = _from_ledger(uow.watermarks.get(key))
+            span = window(mark, server_now, overlap=self.config.overlap[system],
+                          lag_margin=self.config.lag_margin[system])
+            for page in connector.pull(stream, mark, span):
+                with uow_factory() as uow:
+                    ingest_page(uow, page, report.started_at, report.run_id, report.pull)
+                    mark = advance(mark, page.cursor_keys, limit=span.end)
+                    if mark.value is not None:
+                        uow.watermarks.save(_to_ledger(key, mark), report.started_at, run_id=report.run_id)
+            self.log.info("stream pulled", system=system.value, stream=stream)
+
+    def _compute(self, uow: UnitOfWork, now: datetime, rescore_all: bool) -> list[PersonPlan]:
+        state = SyncState(uow)
+        people = set(state.all_people() if rescore_all else state.dirty())
+        for intent in state.intents_in(IntentState.FAILED):
+            found = uow.people.find(identity(ref_of(_target(intent))))
+            if found is not None:
+                people.add(found)
+        self._evaluated = people
+        plans = []
+        for person_id in sorted(people):
+            resolved = uow.people.resolve(person_id)
+            plan = plan_person(uow, state, resolved, self.ruleset, now)
+            if plan is not None:
+                plans.append(plan)
+        return plans
+
+    def _apply(self, report: CycleReport, uow_factory: UowFactory, now: datetime) -> None:
+        writes = applying.group_writes(report.plans)
+        with uow_factory() as uow:
+            intents = applying.record_intents(uow, writes, now, report.run_id)
+        results = applying.call_connectors(self.connectors, writes)
+        with uow_factory() as uow:
+            applying.record_outcomes(uow, report.plans, intents, results, writes, now, report.run_id, report.outcome)
+            applying.settle_unplanned(uow, report.plans, now)
+            _record_history(uow, report, self.config.epoch)
+            SyncState(uow).clear_dirty(self._evaluated)
+        report.errors.extend(report.outcome.errors)
+
+    def _finish(self, report: CycleReport, before: Mapping[System, object], status: RunStatus | None) -> None:
+        self._count_calls(report, before)
+        final = status or RunStatus.SUCCEEDED  # per-record failures are outcomes, not a failed run
+        counts = {
+            "pages": report.pull.pages, "records": report.pull.records,
+            "people_changed": len(report.pull.people_changed), "people_evaluated": len(report.plans),
+            "activities": report.pull.activities,
+            "echoes": report.pull.echoes, "duplicates": report.pull.duplicates,
+            "conversions": report.pull.conversions, "merges": report.pull.merges,
+            "transitions": len(report.transitions), "contact_status_changes": len(report.contact_changes),
+            "writes": len(report.writes), "applied": report.outcome.applied, "failed": report.outcome.failed,
+            "quarantined": report.outcome.quarantined, "held": report.outcome.held,
+            "resolved_pending": report.outcome.resolved_pending,
+        }
+        calls = {system: c["reads"] + c["writes"] for system, c in report.api_calls.items()}
+        with self._uow() as uow:
+            uow.runs.finish(report.run_id, final, self.clock(), counts=counts, api_calls=calls,
+                            errors=report.errors[:100])
+
+    def _count_calls(self, report: CycleReport, before: Mapping[System, object]) -> None:
+        for system, connector in self.connectors.items():
+            start, end = before[system], connector.calls()
+            reads = end.reads - getattr(start, "reads", 0)
+            writes = end.writes - getattr(start, "writes", 0)
+            report.api_calls[system.value] = {"reads": reads, "writes": writes}
+
+
+def _record_history(uow: UnitOfWork, report: CycleReport, epoch: int) -> None:
+    snapshots = [p.snapshot for p in report.plans if p.snapshot is not None]
+    uow.scores.record(snapshots, run_id=report.run_id)
+    uow.transitions.append(report.transitions, run_id=report.run_id, epoch=epoch)
+    uow.transitions.append_contact_status(report.contact_changes, run_id=report.run_id, epoch=epoch)
+
+
+def _write_calls(writes: Sequence[FieldWrite]) -> dict[str, int]:
+    """The write calls a plan needs: full batches per system and object, plus one per clear-then-set batch."""
+    calls: dict[str, int] = {}
+    by_object: dict[tuple[System, str], set[str]] = {}
+    clears: dict[tuple[System, str], set[str]] = {}
+    for w in writes:
+        by_object.setdefault((w.target.system, w.target.object), set()).add(w.target.record_id)
+        if w.clear_first:
+            clears.setdefault((w.target.system, w.target.object), set()).add(w.target.record_id)
+    for (system, obj), ids in by_object.items():
+        size = WRITE_BATCH[system]
+        extra = math.ceil(len(clears.get((system, obj), ())) / size)
+        calls[system.value] = calls.get(system.value, 0) + math.ceil(len(ids) / size) + extra
+    return calls
+
+
+def _from_ledger(stored: StoredWatermark | None) -> Watermark:
+    if stored is None or not stored.value:
+        return Watermark()
+    return Watermark(datetime.fromisoformat(stored.value), frozenset(stored.seen_ids))
+
+
+def _to_ledger(key: str, mark: Watermark) -> StoredWatermark:
+    assert mark.value is not None
+    return StoredWatermark(key, mark.value.isoformat(), mark.ids_at_value)
+
+
+def _target(intent: IntentRecord) -> Target:
+    return Target(intent.intent.target, intent.intent.object, intent.intent.record_id)

@@ -1,0 +1,188 @@
+"""Step 1 of the cycle: store one pulled page in the ledger, in the caller's unit of work.
+
+Identities are resolved first (stored ids, then email; duplicates flagged, never merged; conversions and
+CRM merges followed), then each record's state is upserted and the people whose facts really changed
+are marked for evaluation. Re-reading a page is harmless: records upsert on their key, activities on
+``(system, source id)``, and a record whose only change is our own write coming back is not a change.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from leadsync.connectors.port import ActivityRecord, OpportunityRecord, OwnerRecord, Page, PersonRecord
+from leadsync.domain.identity import IdentityIndex, IdentityPlan, IncomingRecord, RecordRef, normalise_email, resolve
+from leadsync.domain.model import Activity
+from leadsync.domain.planner import canonical, is_echo
+from leadsync.ledger import Identity, UnitOfWork
+from leadsync.sync.state import IDENTITY_KINDS, OBJECTS, StoredRecord, SyncState
+
+
+@dataclass
+class PullStats:
+    """What the pull of one cycle saw; the report and the sync run record these."""
+
+    pages: int = 0
+    records: int = 0
+    people_changed: set[str] = field(default_factory=set)
+    activities: int = 0
+    activities_unattached: int = 0
+    activities_deleted: int = 0
+    opportunities: int = 0
+    owners: int = 0
+    echoes: int = 0
+    new_people: int = 0
+    duplicates: int = 0
+    conversions: int = 0
+    merges: int = 0
+    deleted: int = 0
+
+
+def identity(ref: RecordRef) -> Identity:
+    return Identity(IDENTITY_KINDS[(ref.system, ref.kind)], ref.record_id)
+
+
+def ingest_page(uow: UnitOfWork, page: Page, now: datetime, run_id: str, stats: PullStats) -> None:
+    state = SyncState(uow)
+    people = [r for r in page.records if isinstance(r, PersonRecord)]
+    assigned = _resolve_identities(uow, state, people, now, run_id, stats)
+    for record in people:
+        _store_person(uow, state, record, assigned[record.ref], stats)
+    activities = [r for r in page.records if isinstance(r, ActivityRecord)]
+    _store_activities(uow, state, activities, now, stats)
+    for opp in (r for r in page.records if isinstance(r, OpportunityRecord)):
+        state.save_opportunity(opp)
+        stats.opportunities += 1
+        stats.people_changed.update(p for p in (uow.people.find(identity(ref)) for ref in opp.contact_refs) if p)
+    stats.owners += sum(1 for r in page.records if isinstance(r, OwnerRecord))
+    stats.pages += 1
+    stats.records += len(page.records)
+    state.mark_dirty(stats.people_changed, now)
+
+
+def _index(uow: UnitOfWork, state: SyncState, people: Sequence[PersonRecord]) -> IdentityIndex:
+    """The part of the ledger's identity knowledge this page can touch."""
+    refs: set[RecordRef] = set()
+    for record in people:
+        refs.add(record.ref)
+        if record.converted_to is not None:
+            refs.add(record.converted_to)
+        refs.update(RecordRef(record.ref.system, record.ref.kind, m) for m in record.merged_from)
+    person_of = {ref: pid for ref in refs if (pid := uow.people.find(identity(ref))) is not None}
+    by_email: dict[str, frozenset[str]] = {}
+    for record in people:
+        email = normalise_email(record.email)
+        if email and email not in by_email:
+            owners = state.people_with_email(email)
+            linked = uow.people.find(Identity.email(email))
+            by_email[email] = frozenset(owners | ({linked} if linked else set()))
+    candidates = set(person_of.values()).union(*by_email.values()) if by_email else set(person_of.values())
+    records_of: dict[str, set[RecordRef]] = {}
+    for stored in state.records_of(candidates):
+        if not stored.deleted:
+            records_of.setdefault(stored.person_id, set()).add(stored.ref)
+    return IdentityIndex(person_of, by_email, {k: frozenset(v) for k, v in records_of.items()})
+
+
+def _resolve_identities(uow: UnitOfWork, state: SyncState, people: Sequence[PersonRecord], now: datetime,
+                        run_id: str, stats: PullStats) -> dict[RecordRef, str]:
+    incoming = [IncomingRecord(r.ref, r.email, r.converted_to, r.merged_from) for r in people]
+    plan = resolve(incoming, _index(uow, state, people), lambda: uuid.uuid4().hex)
+    stats.new_people += uow.people.ensure(plan.assignments.values(), now)
+    _follow_merges(uow, state, plan, people, now, run_id, stats)
+    for ref, person in plan.assignments.items():
+        uow.people.link(uow.people.resolve(person), [identity(ref)], now)
+    for record in people:
+        email = normalise_email(record.email)
+        person = uow.people.resolve(plan.assignments[record.ref])
+        if email and uow.people.find(Identity.email(email)) is None:
+            uow.people.link(person, [Identity.email(email)], now)
+    for event in plan.of_kind("duplicate"):
+        if event.other_person_id is not None:
+            state.flag_duplicate(event.person_id, event.other_person_id, normalise_email(_email_of(people, event.ref)),
+                                 now)
+            stats.duplicates += 1
+    return {ref: uow.people.resolve(p) for ref, p in plan.assignments.items()}
+
+
+def _follow_merges(uow: UnitOfWork, state: SyncState, plan: IdentityPlan, people: Sequence[PersonRecord],
+                   now: datetime, run_id: str, stats: PullStats) -> None:
+    """A converted lead or a CRM merge joins two people the ledger kept apart: fold them together."""
+    for event in (*plan.of_kind("conversion"), *plan.of_kind("merge")):
+        survivor = uow.people.resolve(event.person_id)
+        if event.other_person_id is not None:
+            loser = uow.people.resolve(event.other_person_id)
+            if loser != survivor:
+                uow.people.merge(loser, survivor, now, run_id=run_id, details={"cause": event.detail})
+                state.reassign(loser, survivor)
+                stats.people_changed.discard(loser)
+        if event.kind == "conversion":
+            lead = next(r.ref for r in people if r.converted_to == event.ref)
+            uow.people.record_conversion(survivor, lead.record_id, event.ref.record_id, now, run_id=run_id)
+            stats.conversions += 1
+        else:
+            uow.people.link(survivor, [identity(event.ref)], now)
+            state.mark_deleted(event.ref)  # a merged-away record no longer exists in its CRM
+            stats.merges += 1
+        stats.people_changed.add(survivor)
+
+
+def _email_of(people: Sequence[PersonRecord], ref: RecordRef) -> str | None:
+    return next((r.email for r in people if r.ref == ref), None)
+
+
+def _store_person(uow: UnitOfWork, state: SyncState, record: PersonRecord, person: str, stats: PullStats) -> None:
+    before = state.record(record.ref)
+    facts_changed = before is None or before.facts != record.facts
+    stored = StoredRecord(
+        ref=record.ref, person_id=person, email=normalise_email(record.email), modstamp=record.modstamp,
+        fields=dict(record.fields), facts=record.facts, current=dict(record.current), deleted=record.deleted,
+        facts_changed_at=record.modstamp if facts_changed or before is None else before.facts_changed_at,
+    )
+    state.save_record(stored)
+    stats.deleted += record.deleted
+    if _really_changed(uow, before, stored, stats):
+        stats.people_changed.add(person)
+
+
+def _really_changed(uow: UnitOfWork, before: StoredRecord | None, after: StoredRecord, stats: PullStats) -> bool:
+    """False when nothing but our own writes came back (echo suppression) or nothing changed at all."""
+    if before is None or before.person_id != after.person_id:
+        return True
+    same = (before.email == after.email and before.deleted == after.deleted and before.facts == after.facts
+            and _canonical_map(before.fields) == _canonical_map(after.fields))
+    if not same:
+        return True
+    obj = OBJECTS[(after.ref.system, after.ref.kind)]
+    changed = [k for k in set(before.current) | set(after.current)
+               if canonical(before.current.get(k)) != canonical(after.current.get(k))]
+    for name in changed:
+        last = uow.outbox.written_hash(after.ref.system, obj, after.ref.record_id, name)
+        if not is_echo(after.current.get(name), last):
+            return True  # a CRM user edited one of the mapped fields
+    stats.echoes += bool(changed)
+    return False
+
+
+def _canonical_map(values: object) -> dict[str, str]:
+    assert isinstance(values, dict)
+    return {str(k): canonical(v) if not isinstance(v, list | tuple) else repr(v) for k, v in values.items()}
+
+
+def _store_activities(uow: UnitOfWork, state: SyncState, items: Sequence[ActivityRecord], now: datetime,
+                      stats: PullStats) -> None:
+    rows: list[tuple[str | None, Activity]] = []
+    for item in items:
+        if item.deleted:
+            stats.activities_deleted += 1  # the ledger keeps activities; a CRM delete does not unscore history
+            continue
+        person = uow.people.find(identity(item.who)) if (item.who.system, item.who.kind) in IDENTITY_KINDS else None
+        if person is None:
+            stats.activities_unattached += 1
+        else:
+            stats.people_changed.add(person)
+        rows.append((person, item.activity))
+    stats.activities += uow.activities.upsert(rows)
