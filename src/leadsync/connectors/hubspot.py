@@ -1,0 +1,432 @@
+"""The HubSpot connector: the :class:`~leadsync.connectors.port.CrmConnector` port over CRM v3.
+
+Streams (pulled in this order):
+
+* ``owners``: every owner, active and archived (two listings of up to 500 each; portals have few).
+  Owners carry no usable change stamp, so each pull yields them all.
+* ``contacts``: search on the ``(lastmodifieddate, hs_object_id)`` keyset (see :mod:`.hubspot_search`).
+* ``contacts_archived``: the ``archived=true`` listing. Archiving does not bump ``lastmodifieddate``,
+  so search never sees it; the listing has no filter, so every pull re-lists all archived contacts
+  (100 per call) and yields only those archived after the watermark. Pull it far less often than
+  ``contacts`` (hourly, or at the nightly reconcile). Merged-away contacts vanish instead; the survivor
+  (its stamp bumped by the merge) lists them in ``hs_merged_object_ids`` -> ``merged_from``.
+* ``calls``, ``emails``, ``meetings``, ``notes``, ``tasks``: search on ``hs_lastmodifieddate``, then one
+  associations v4 batch read per up to 1,000 engagements for their contacts; one ActivityRecord per
+  (engagement, contact). Archived engagements are not pulled (search does not return them).
+* ``events``: the events API for contacts, oldest first, following ``paging.next.after``.
+
+Every API call goes through :class:`HubSpotConnection` (retries, pacing, budgets) with ``kind="search"``
+for search calls. ``server_time`` comes from the ``Date`` header of the last response, advanced by the
+monotonic time since; windows are the caller's (``domain.watermark.window`` with :attr:`lag_margin`).
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from hubspot.crm.associations.v4 import BatchInputPublicFetchAssociationsBatchRequest
+from hubspot.crm.objects import (
+    BatchInputSimplePublicObjectBatchInput,
+    BatchReadInputSimplePublicObjectId,
+    PublicObjectSearchRequest,
+)
+
+from leadsync.config.settings import Settings
+from leadsync.connectors import hubspot_convert as convert
+from leadsync.connectors.errors import ConnectorError, PermanentError, TransientError
+from leadsync.connectors.hubspot_client import HubSpotConnection
+from leadsync.connectors.hubspot_search import Hit, KeysetSearch, SearchAnswer
+from leadsync.connectors.port import CallCounts, Page, PreflightProblem, PulledRecord, WriteResult
+from leadsync.connectors.ratelimit import DEFAULT_KIND, SEARCH_KIND, CallCounters
+from leadsync.domain.contact_status import ContactStatusRules
+from leadsync.domain.fields import FieldMappings, possible_values
+from leadsync.domain.lifecycle import LifecycleRules
+from leadsync.domain.model import System
+from leadsync.domain.planner import FieldWrite, Scalar, Target, canonical
+from leadsync.domain.watermark import Watermark, Window, keyset_after
+
+log = logging.getLogger(__name__)
+
+CONTACTS = "contacts"
+STREAMS: tuple[str, ...] = ("owners", "contacts", "contacts_archived", *convert.ENGAGEMENT_TYPES, "events")
+BATCH_MAX = 100
+ASSOCIATIONS_MAX = 1_000
+LIST_MAX = 100
+OWNERS_MAX = 500
+EVENTS_MAX = 1_000
+ONE_MS = timedelta(milliseconds=1)
+Check = tuple[str, str, str, frozenset[str] | None, bool]  # where, object, property, values, must be writable
+
+
+class HubSpotConnector:
+    system = System.HUBSPOT
+
+    def __init__(self, connection: HubSpotConnection, mappings: FieldMappings, *, lag_margin_seconds: float = 30.0,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.connection = connection
+        self.mappings = mappings
+        self.lag_margin = timedelta(seconds=lag_margin_seconds)
+        self._monotonic = monotonic
+        self._inbound = mappings.inbound(System.HUBSPOT, CONTACTS)
+        self._outbound = mappings.outbound(System.HUBSPOT, CONTACTS)
+        self._counts = CallCounts()
+        self._last_date: tuple[datetime, float] | None = None
+        self._dispositions: dict[str, str] | None = None
+        self.skipped_events: dict[str, int] = {}
+
+    @classmethod
+    def from_settings(cls, settings: Settings, mappings: FieldMappings, *, counters: CallCounters | None = None,
+                      **overrides: Any) -> HubSpotConnector:
+        """Connection from ``[hubspot]`` (keyword overrides win, e.g. ``host``, ``ca_bundle``, ``sleep``)."""
+        lag = float(overrides.pop("lag_margin_seconds", settings.hubspot.lag_margin_seconds))
+        if counters is not None:
+            overrides["counters"] = counters
+        return cls(HubSpotConnection.from_settings(settings, **overrides), mappings, lag_margin_seconds=lag)
+
+    def close(self) -> None:
+        self.connection.close()
+
+    # ----- calls -----------------------------------------------------------------------------------
+    def _call(self, endpoint: str, method: Callable[[Any], Callable[..., Any]], *, write: bool = False,
+              kind: str = DEFAULT_KIND, **arguments: Any) -> Any:
+        """One API request under the connection's policy, counted per attempt (retries are calls too).
+
+        ``method`` picks a ``*_with_http_info`` method off the client; ``arguments`` are its arguments.
+        """
+        def once(hs: Any) -> Any:
+            self._counts.by_endpoint[endpoint] = self._counts.by_endpoint.get(endpoint, 0) + 1
+            if write:
+                self._counts.writes += 1
+            else:
+                self._counts.reads += 1
+            result = method(hs)(**arguments)
+            self._note_date(result)
+            return result
+
+        return self.connection.call(once, kind=kind)
+
+    def _note_date(self, result: Any) -> None:
+        headers = result[2] if isinstance(result, tuple) and len(result) == 3 else None
+        value = headers.get("Date") if headers is not None else None
+        if value:
+            try:
+                self._last_date = (email.utils.parsedate_to_datetime(value), self._monotonic())
+            except (TypeError, ValueError):
+                log.warning("hubspot: unreadable Date header %r", value)
+
+    def calls(self) -> CallCounts:
+        return CallCounts(self._counts.reads, self._counts.writes, dict(self._counts.by_endpoint))
+
+    def streams(self) -> Sequence[str]:
+        return STREAMS
+
+    def server_time(self) -> datetime:
+        """The server's clock: the last response's ``Date`` plus the monotonic time since (one cheap owners
+        call when nothing has been asked yet). Never the local wall clock."""
+        if self._last_date is None:
+            self._call("owners.list", lambda hs: hs.crm.owners.owners_api.get_page_with_http_info, limit=1)
+        if self._last_date is None:
+            raise TransientError("the server sent no Date header", system="hubspot")
+        stamp, at = self._last_date
+        return stamp + timedelta(seconds=max(0.0, self._monotonic() - at))
+
+    # ----- pulls -----------------------------------------------------------------------------------
+    def pull(self, stream: str, mark: Watermark, window: Window) -> Iterator[Page]:
+        if window.empty:
+            return
+        if stream == "owners":
+            yield from self._pull_owners()
+        elif stream == CONTACTS:
+            yield from self._pull_contacts(mark, window)
+        elif stream == "contacts_archived":
+            yield from self._pull_archived(mark)
+        elif stream in convert.ENGAGEMENT_TYPES:
+            yield from self._pull_engagements(stream, mark, window)
+        elif stream == "events":
+            yield from self._pull_events(mark, window)
+        else:
+            raise ValueError(f"hubspot has no stream {stream!r}; streams: {', '.join(STREAMS)}")
+
+    def _search_runner(self, object_type: str) -> Callable[[dict[str, Any]], SearchAnswer]:
+        def run(body: dict[str, Any]) -> SearchAnswer:
+            request = PublicObjectSearchRequest(
+                filter_groups=body["filterGroups"], sorts=body["sorts"], properties=body["properties"],
+                limit=body["limit"], after=body.get("after"),
+            )
+            data = self._call(f"{object_type}.search", lambda hs: hs.crm.objects.search_api.do_search_with_http_info,
+                              kind=SEARCH_KIND, object_type=object_type, public_object_search_request=request)
+            ts_property = "lastmodifieddate" if object_type == CONTACTS else "hs_lastmodifieddate"
+            hits = [Hit(str(r.id), convert.parse_time((r.properties or {}).get(ts_property) or r.updated_at,
+                                                      f"{object_type}/{r.id} {ts_property}"), r.properties or {})
+                    for r in data.results or ()]
+            cursor = data.paging.next.after if data.paging is not None and data.paging.next is not None else None
+            return SearchAnswer(hits, int(cursor) if cursor is not None else None)
+        return run
+
+    def _search(self, object_type: str, ts_property: str, properties: Sequence[str], mark: Watermark,
+                window: Window) -> KeysetSearch:
+        after_ts, after_id = keyset_after(mark, window.start)
+        return KeysetSearch(self._search_runner(object_type), ts_property=ts_property, properties=properties,
+                            end=window.end, after_ts=after_ts, after_id=after_id, start=window.start)
+
+    def _pull_contacts(self, mark: Watermark, window: Window) -> Iterator[Page]:
+        properties = convert.contact_properties(self._inbound, self._outbound)
+        for hits in self._search(CONTACTS, "lastmodifieddate", properties, mark, window).pages():
+            records = [convert.person_record(h.id, h.properties, inbound=self._inbound, outbound=self._outbound,
+                                             modstamp=h.ts) for h in hits]
+            yield Page(CONTACTS, records, [(h.ts, h.id) for h in hits])
+
+    def _pull_archived(self, mark: Watermark) -> Iterator[Page]:
+        after: str | None = None
+        while True:
+            data = self._call("contacts.list_archived", lambda hs: hs.crm.objects.basic_api.get_page_with_http_info,
+                              object_type=CONTACTS, limit=LIST_MAX, after=after, archived=True,
+                              properties=list(convert.STANDARD_CONTACT_PROPERTIES))
+            records: list[PulledRecord] = []
+            keys: list[tuple[datetime, str]] = []
+            for item in data.results or ():
+                stamp = convert.parse_time(item.archived_at or item.updated_at, f"contacts/{item.id} archivedAt")
+                if mark.is_new(stamp, str(item.id)):
+                    records.append(convert.person_record(str(item.id), item.properties or {}, inbound=(),
+                                                         outbound=(), modstamp=stamp, deleted=True))
+                    keys.append((stamp, str(item.id)))
+            if records:
+                yield Page("contacts_archived", records, keys)
+            after = _next_after(data)
+            if after is None:
+                return
+
+    def _pull_owners(self) -> Iterator[Page]:
+        for archived in (False, True):
+            after: str | None = None
+            while True:
+                data = self._call("owners.list", lambda hs: hs.crm.owners.owners_api.get_page_with_http_info,
+                                  limit=OWNERS_MAX, after=after, archived=archived)
+                owners = [convert.owner_record(str(o.id), o.email, bool(o.archived), o.updated_at)
+                          for o in data.results or ()]
+                if owners:
+                    yield Page("owners", owners, [(o.modstamp, o.owner_id) for o in owners if o.modstamp is not None])
+                after = _next_after(data)
+                if after is None:
+                    break
+
+    def _pull_engagements(self, kind: str, mark: Watermark, window: Window) -> Iterator[Page]:
+        """Search pages are held until 1,000 engagements (or the end) so one associations call serves five."""
+        search = self._search(kind, "hs_lastmodifieddate", convert.ENGAGEMENT_PROPERTIES[kind], mark, window)
+        held: list[list[Hit]] = []
+        for hits in search.pages():
+            if sum(len(h) for h in held) + len(hits) > ASSOCIATIONS_MAX:
+                yield from self._engagement_pages(kind, held)
+                held = []
+            held.append(hits)
+        yield from self._engagement_pages(kind, held)
+
+    def _engagement_pages(self, kind: str, held: list[list[Hit]]) -> Iterator[Page]:
+        contacts = self._associated_contacts(kind, [h.id for hits in held for h in hits])
+        for hits in held:
+            records: list[PulledRecord] = []
+            for hit in hits:
+                records.extend(convert.engagement_records(kind, hit.id, hit.properties, contacts.get(hit.id, ()),
+                                                          modstamp=hit.ts, dispositions=self._disposition_table(hit)))
+            if hits:
+                yield Page(kind, records, [(h.ts, h.id) for h in hits])
+
+    def _associated_contacts(self, kind: str, ids: Sequence[str]) -> dict[str, list[str]]:
+        """Engagement id -> contact ids, following per-object association paging."""
+        found: dict[str, list[str]] = {}
+        pending: list[dict[str, str]] = [{"id": i} for i in dict.fromkeys(ids)]
+        while pending:
+            chunk, pending = pending[:ASSOCIATIONS_MAX], pending[ASSOCIATIONS_MAX:]
+            body = BatchInputPublicFetchAssociationsBatchRequest(inputs=chunk)
+            data = self._call("associations.batch_read",
+                              lambda hs: hs.crm.associations.v4.batch_api.get_page_with_http_info,
+                              from_object_type=kind, to_object_type=CONTACTS,
+                              batch_input_public_fetch_associations_batch_request=body)
+            for result in data.results or ():
+                source = str(result._from.id)
+                found.setdefault(source, []).extend(str(t.to_object_id) for t in result.to or ())
+                paging = getattr(result, "paging", None)
+                if paging is not None and paging.next is not None and paging.next.after:
+                    pending.append({"id": source, "after": str(paging.next.after)})
+        return found
+
+    def _disposition_table(self, hit: Hit) -> Mapping[str, str]:
+        """The default GUIDs; the portal's custom outcomes are read (once) only when an unknown GUID shows up."""
+        guid = hit.properties.get("hs_call_disposition")
+        if self._dispositions is None and guid and guid not in convert.DISPOSITION_BY_GUID:
+            definition = self._call("properties.get", lambda hs: hs.crm.properties.core_api.get_by_name_with_http_info,
+                                    object_type="calls", property_name="hs_call_disposition")
+            self._dispositions = convert.disposition_table(
+                (str(o.value), str(o.label)) for o in definition.options or ())
+        return self._dispositions if self._dispositions is not None else convert.DISPOSITION_BY_GUID
+
+    def _pull_events(self, mark: Watermark, window: Window) -> Iterator[Page]:
+        """Events between the keyset and the window end. ``occurredAfter`` is strict, so the query starts a
+        millisecond early and drops what the keyset already covers."""
+        after_ts, after_id = keyset_after(mark, window.start)
+        low = after_ts if after_ts is not None else window.start
+        cursor: str | None = None
+        while True:
+            data = self._call("events.list", lambda hs: hs.events.events_api.get_page_with_http_info,
+                              object_type="contact", occurred_after=low - ONE_MS if low is not None else None,
+                              occurred_before=window.end + ONE_MS, limit=EVENTS_MAX, after=cursor)
+            records: list[PulledRecord] = []
+            keys: list[tuple[datetime, str]] = []
+            for event in data.results or ():
+                occurred = convert.parse_time(event.occurred_at, f"event {event.id} occurredAt")
+                if after_id is not None and after_ts is not None and (occurred, str(event.id)) <= (after_ts, after_id):
+                    continue
+                keys.append((occurred, str(event.id)))
+                record = convert.event_record(str(event.id), str(event.event_type), str(event.object_id), occurred,
+                                              event.properties or {})
+                if record is None:
+                    self.skipped_events[event.event_type] = self.skipped_events.get(event.event_type, 0) + 1
+                else:
+                    records.append(record)
+            if keys:
+                yield Page("events", records, keys)
+            cursor = _next_after(data)
+            if cursor is None:
+                return
+
+    # ----- reads and writes ------------------------------------------------------------------------
+    def read_current(self, targets: Sequence[Target], fields: Sequence[str]) -> Mapping[Target, Mapping[str, Scalar]]:
+        """Mapped fields of the given records (100 per call); records that no longer exist are left out."""
+        found: dict[Target, Mapping[str, Scalar]] = {}
+        for object_type, chunk in _chunks_by_object(targets):
+            body = BatchReadInputSimplePublicObjectId(inputs=[{"id": t.record_id} for t in chunk],
+                                                      properties=list(fields), properties_with_history=[])
+            data = self._call(f"{object_type}.batch_read", lambda hs: hs.crm.objects.batch_api.read_with_http_info,
+                              object_type=object_type, batch_read_input_simple_public_object_id=body, archived=False)
+            by_id = {t.record_id: t for t in chunk}
+            for result in data.results or ():
+                target = by_id.get(str(result.id))
+                if target is not None:
+                    found[target] = {f: (result.properties or {}).get(f) for f in fields}
+        return found
+
+    def apply(self, writes: Sequence[FieldWrite]) -> list[WriteResult]:
+        """Batch updates of 100 records. Backward ``lifecyclestage`` moves (``clear_first``): one batch
+        clearing those fields first, then the set, then a read-back; their results say what is held."""
+        wanted: dict[Target, dict[str, FieldWrite]] = {}
+        for write in writes:
+            wanted.setdefault(write.target, {})[write.field] = write
+        results: dict[Target, WriteResult] = {}
+        for target in wanted:
+            if target.system is not System.HUBSPOT:
+                results[target] = WriteResult(target, False, "WRONG_SYSTEM", f"not a HubSpot record: {target}")
+        clearing = [t for t, ws in wanted.items() if t not in results and any(w.clear_first for w in ws.values())]
+        self._update({t: {f: "" for f, w in wanted[t].items() if w.clear_first} for t in clearing}, results)
+        setting = [t for t in wanted if t not in results]
+        self._update({t: {f: convert.to_property(w.value) for f, w in wanted[t].items()} for t in setting}, results)
+        self._confirm([t for t in clearing if results.get(t) is not None and results[t].ok], wanted, results)
+        return [results[t] for t in wanted]
+
+    def _update(self, properties: Mapping[Target, dict[str, str]], results: dict[Target, WriteResult]) -> None:
+        """Batch-update ``properties``; failed records get their result, succeeded ones an ok result."""
+        for object_type, chunk in _chunks_by_object(list(properties)):
+            inputs = [{"id": t.record_id, "properties": properties[t]} for t in chunk]
+            fields = tuple(sorted({f for t in chunk for f in properties[t]}))
+            try:
+                data = self._call(
+                    f"{object_type}.batch_update", lambda hs: hs.crm.objects.batch_api.update_with_http_info,
+                    write=True, object_type=object_type,
+                    batch_input_simple_public_object_batch_input=BatchInputSimplePublicObjectBatchInput(inputs=inputs))
+            except (TransientError, PermanentError) as error:  # quota and auth errors stop the run
+                for target in chunk:
+                    results[target] = _failed(target, error, fields)
+                continue
+            done = {str(r.id) for r in data.results or ()}
+            failures = convert.batch_failures([e.to_dict() for e in getattr(data, "errors", None) or ()],
+                                              [t.record_id for t in chunk])
+            for target in chunk:
+                failure = failures.get(target.record_id)
+                if failure is not None:
+                    results[target] = WriteResult(target, False, failure.code, failure.message,
+                                                  failure.fields or tuple(properties[target]), failure.transient)
+                elif target.record_id in done:
+                    results[target] = WriteResult(target, True, fields=tuple(properties[target]))
+                else:
+                    results[target] = WriteResult(target, False, "UNCONFIRMED", "the batch answer did not mention "
+                                                  "this record", tuple(properties[target]), transient=True)
+
+    def _confirm(self, targets: list[Target], wanted: Mapping[Target, Mapping[str, FieldWrite]],
+                 results: dict[Target, WriteResult]) -> None:
+        fields = sorted({f for t in targets for f, w in wanted[t].items() if w.clear_first})
+        if not targets:
+            return
+        held = self.read_current(targets, fields)
+        for target in targets:
+            for name, write in wanted[target].items():
+                now = held.get(target, {}).get(name)
+                if write.clear_first and canonical(now) != canonical(convert.to_property(write.value)):
+                    results[target] = WriteResult(target, False, "NOT_APPLIED", f"{name} holds {now!r} after "
+                                                  f"clear-then-set to {write.value!r}", (name,), transient=True)
+
+    # ----- preflight --------------------------------------------------------------------------------
+    def preflight(self, fields: Sequence[tuple[str, str, str, frozenset[str] | None]]) -> list[PreflightProblem]:
+        return self._preflight([(where, obj, name, values, True) for where, obj, name, values in fields])
+
+    def problems_for_mappings(self, mappings: FieldMappings, lifecycle: LifecycleRules,
+                              contact_status: ContactStatusRules) -> list[PreflightProblem]:
+        """Every HubSpot mapping line checked: outbound ones leadsync owns must be writable with every value
+        the rules can write; the others (and inbound properties) must exist."""
+        checks: list[Check] = []
+        for mapping in mappings.outbound_mappings:
+            if mapping.system is System.HUBSPOT:
+                values = possible_values(mapping, lifecycle, contact_status)
+                checks.append((mapping.where, mapping.object, mapping.field,
+                               frozenset(values) if values is not None and mapping.owned_by_leadsync else None,
+                               mapping.owned_by_leadsync))
+        for inbound in mappings.inbound_mappings:
+            if inbound.system is System.HUBSPOT:
+                checks.append((inbound.where, inbound.object, inbound.field, None, False))
+        return self._preflight(checks)
+
+    def _preflight(self, checks: Iterable[Check]) -> list[PreflightProblem]:
+        described: dict[str, dict[str, convert.PropertyInfo]] = {}
+        problems: list[PreflightProblem] = []
+        for where, object_type, name, values, must_write in checks:
+            if object_type not in described:
+                described[object_type] = self._describe(object_type)
+            problem = convert.property_problem(described[object_type].get(name), name, values, must_write=must_write)
+            if problem is not None:
+                problems.append(PreflightProblem(where, System.HUBSPOT, object_type, name, problem))
+        return problems
+
+    def _describe(self, object_type: str) -> dict[str, convert.PropertyInfo]:
+        data = self._call("properties.list", lambda hs: hs.crm.properties.core_api.get_all_with_http_info,
+                          object_type=object_type, archived=False)
+        described: dict[str, convert.PropertyInfo] = {}
+        for prop in data.results or ():
+            metadata = prop.modification_metadata
+            described[str(prop.name)] = convert.PropertyInfo(
+                name=str(prop.name), type=str(prop.type), options=frozenset(str(o.value) for o in prop.options or ()),
+                read_only=bool(metadata is not None and metadata.read_only_value))
+        return described
+
+
+def _next_after(data: Any) -> str | None:
+    paging = getattr(data, "paging", None)
+    if paging is None or paging.next is None or not paging.next.after:
+        return None
+    return str(paging.next.after)
+
+
+def _chunks_by_object(targets: Sequence[Target]) -> Iterator[tuple[str, list[Target]]]:
+    by_object: dict[str, list[Target]] = {}
+    for target in targets:
+        by_object.setdefault(target.object, []).append(target)
+    for object_type, members in by_object.items():
+        for start in range(0, len(members), BATCH_MAX):
+            yield object_type, members[start:start + BATCH_MAX]
+
+
+def _failed(target: Target, error: ConnectorError, fields: tuple[str, ...]) -> WriteResult:
+    return WriteResult(target, False, error.error_code or type(error).__name__, error.message,
+                       error.fields or fields, transient=isinstance(error, TransientError))
