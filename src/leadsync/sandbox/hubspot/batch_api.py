@@ -79,6 +79,8 @@ def _names(emu: HubSpotEmulator, object_type: str, extra: Any) -> list[str]:
 
 def _read(emu: HubSpotEmulator, object_type: str, request: Request, body: dict[str, Any],
           outcome: Outcome) -> Response:
+    if body.get("propertiesWithHistory"):
+        return objects.invalid("propertiesWithHistory is not supported by the sandbox (it keeps no value history)")
     names = emu.known(object_type, [str(p) for p in body.get("properties") or emu.default_properties(object_type)])
     missing: list[str] = []
     for item in body["inputs"]:

@@ -80,6 +80,8 @@ def install(emu: HubSpotEmulator) -> None:
 
 # ----- small helpers --------------------------------------------------------------------------------
 def requested_properties(emu: HubSpotEmulator, object_type: str, request: Request) -> list[str]:
+    if any(request.query.get("propertiesWithHistory", [])):
+        raise BadInput("propertiesWithHistory is not supported by the sandbox (it keeps no value history)")
     names = [name for value in request.query.get("properties", []) for name in value.split(",") if name]
     return emu.known(object_type, names) if names else list(emu.default_properties(object_type))
 
