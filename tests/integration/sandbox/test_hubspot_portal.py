@@ -105,3 +105,23 @@ def test_owners_active_and_archived(client: HubSpot) -> None:
     archived = client.crm.owners.owners_api.get_page(archived=True)
     assert [o.id for o in archived.results] == ["502"] and archived.results[0].archived is True
     assert client.crm.owners.owners_api.get_by_id(501).first_name == "Ana"
+
+
+def test_user_actions_validate_and_stamp_server_time(client: HubSpot, hs: HubSpotEmulator) -> None:
+    with pytest.raises(ValueError, match="hubspot_owner_id: INVALID_OPTION"):
+        hs.set_owner("1", "502")  # archived owners cannot own records
+    assert hs.set_owner("1", "501") is True
+    assert hs.set_owner("1", "501") is False  # nothing changed, nothing bumped
+    note_id = hs.log_note("1", "Asked for pricing")
+    task_id = hs.log_task("1", "Send deck", status="COMPLETED", task_type="EMAIL")
+    with pytest.raises(ValueError, match="hs_meeting_outcome: INVALID_OPTION"):
+        hs.log_meeting("1", "MAYBE")
+    with pytest.raises(KeyError):
+        hs.log_call("99999", "connected")
+    note = client.crm.objects.notes.basic_api.get_by_id(note_id, properties=["hs_note_body"])
+    task = client.crm.objects.tasks.basic_api.get_by_id(task_id, properties=["hs_task_status", "hs_task_type"])
+    assert note.properties["hs_note_body"] == "Asked for pricing"
+    assert task.properties == {"hs_task_status": "COMPLETED", "hs_task_type": "EMAIL"}
+    hs.archive_contact("1")
+    with pytest.raises(KeyError):
+        hs.contact("1")

@@ -162,3 +162,13 @@ def test_malformed_search_bodies_are_400_not_500(hs: HubSpotEmulator, sandbox_tl
         answer = session.post(url, data=body, headers=headers)
         assert answer.status_code == 400, body
         assert answer.json()["category"] == "VALIDATION_ERROR"
+
+
+def test_text_query_wildcards_and_not_in(client: HubSpot, hs: HubSpotEmulator) -> None:
+    hs.update_contact("15", {"company": "Acme Robotics"})
+    hs.update_contact("16", {"company": "Acmeville Farms"})
+    assert ids(search(client, query="acme")) == ["15", "16"]
+    assert ids(search(client, [{"propertyName": "company", "operator": "CONTAINS_TOKEN", "value": "robot*"}])) == ["15"]
+    assert ids(search(client, [{"propertyName": "company", "operator": "HAS_PROPERTY"},
+                               {"propertyName": "company", "operator": "NOT_IN", "values": ["acme robotics"]}])) == [
+        "16"]
