@@ -77,6 +77,11 @@ class HubSpotEmulator(UserActions, Emulator):
                  daily_limit: int | None = 650_000, search_per_second: int | None = 5,
                  index_lag_seconds: float = 0.0, short_page_rate: float = 0.0, seed: int = 0,
                  clock: SandboxClock | None = None) -> None:
+        """A portal answering to ``Bearer {token}``. Limits default to a Professional private app
+        (190 calls per rolling 10 s, 650,000 a day, 5 searches a second); ``None`` turns one off.
+        ``index_lag_seconds`` hides records modified that recently from search (not from get/list);
+        ``short_page_rate`` is the chance, drawn from ``seed``, that a search page comes back short
+        while still carrying its cursor."""
         super().__init__(clock)
         self.token = token
         self.limits = RateLimits(self.clock, burst_per_10s, daily_limit, search_per_second)
