@@ -362,7 +362,7 @@ def test_preflight_passes_the_default_mappings_and_names_the_line_of_each_proble
                            {s.name: ("Nurture" if s.name == "Recycled" else s.name) for s in rules.lifecycle.statuses},
                            "fields.toml:24")
     loose = FieldMapping(SF, "Contact", "Contact_Status__c", "contact_status", "leadsync",
-                         {s: "Voicemail" for s in rules.contact_status.statuses}, "fields.toml:39")
+                         dict.fromkeys(rules.contact_status.statuses, "Voicemail"), "fields.toml:39")
     broken = FieldMappings((read_only, removed, loose), (), "broken")
     checks = problems_for_mappings(broken, rules.lifecycle, rules.contact_status)
     checks += [("fields.toml:90", "Lead", "No_Such_Field__c", None), ("fields.toml:91", "Nope", "X__c", None)]
