@@ -70,6 +70,7 @@ class MemoryConnector:
     _counts: CallCounts = field(default_factory=CallCounts)
     _tick: int = 0
     crash_after_pages: int | None = None  # raise MemoryCrashError once this many pages were handed out
+    lose_responses: bool = False  # apply writes, then fail as if the response never arrived
     writes_seen: list[FieldWrite] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -128,6 +129,8 @@ class MemoryConnector:
             if any(w.clear_first for t in batch for w in by_target[t]):
                 self._count("write", "clear_first")
             results.extend(self._write_one(t, by_target[t]) for t in batch)
+        if self.lose_responses:
+            raise MemoryCrashError("injected lost response after the writes were committed")
         return results
 
     def preflight(self, fields: Sequence[tuple[str, str, str, frozenset[str] | None]]) -> list[PreflightProblem]:
@@ -173,6 +176,9 @@ class MemoryConnector:
                     message: str | None = None) -> None:
         """The next ``times`` writes to ``record_id`` fail with ``code`` (every write when None)."""
         self._failures[record_id] = _Failure(code, message or f"{code} on {record_id}", transient, times)
+
+    def clear_failures(self) -> None:
+        self._failures.clear()
 
     def record(self, kind: str, record_id: str) -> PersonRecord:
         stored = self._person(self._object(kind), record_id)

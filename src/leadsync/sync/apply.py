@@ -8,7 +8,7 @@ work after the calls.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -44,10 +44,16 @@ def record_intents(uow: UnitOfWork, writes: Mapping[Target, list[FieldWrite]], n
                    run_id: str) -> dict[Target, IntentRecord]:
     """One pending intent per target record, committed before the API is called."""
     intents: dict[Target, IntentRecord] = {}
+    state = SyncState(uow)
     for target, items in sorted(writes.items()):
         fields = {w.field: w.value for w in items}
         intent = WriteIntent(target.system, target.object, target.record_id,
                              {k: plain(v) for k, v in fields.items()}, payload_hash(fields))
+        # The same payload failed before: that intent is retried rather than a twin recorded beside it.
+        for older in state.open_intents(target, OPEN_STATES):
+            if uow.outbox.get(older).intent.payload_hash == intent.payload_hash:
+                uow.outbox.retry(older, now)
+                break
         intents[target] = uow.outbox.add(intent, now, run_id=run_id)
     return intents
 
@@ -76,33 +82,37 @@ def record_outcomes(uow: UnitOfWork, plans: Sequence[PersonPlan], intents: Mappi
     fingerprints = {t: f for plan in plans for t, f in plan.fingerprints.items()}
     for target, intent in intents.items():
         result = results[target]
-        older = state.open_intents(target, OPEN_STATES)
+        older = [i for i in state.open_intents(target, OPEN_STATES) if i != intent.id]
         if result.ok:
-            _applied(uow, state, target, writes[target], intent.id, older, now, run_id)
+            _applied(uow, state, target, writes[target], intent.id, now, run_id)
+            _settle(uow, older, now, lambda i: uow.outbox.mark_applied(i, now))
             stats.applied += 1
             continue
         reason = f"{result.error_code or 'ERROR'}: {result.error or 'no message'}"
         stats.errors.append(f"{target.system.value} {target.object} {target.record_id}: {reason}")
-        for intent_id in older:
-            uow.outbox.retry(intent_id, now)
         if result.transient:
-            for intent_id in (intent.id, *older):
-                uow.outbox.mark_failed(intent_id, reason, now)
+            uow.outbox.mark_failed(intent.id, reason, now)
+            _settle(uow, older, now, lambda i, why=reason: uow.outbox.mark_failed(i, why, now))
             stats.failed += 1
         else:
-            for intent_id in (intent.id, *older):
-                uow.outbox.quarantine(intent_id, reason, now)
+            uow.outbox.quarantine(intent.id, reason, now)
+            _settle(uow, older, now, lambda i, why=reason: uow.outbox.quarantine(i, why, now))
             uow.quarantine.put(target.system, target.object, target.record_id, reason,
                                fingerprints.get(target, intent.intent.payload_hash), now, run_id=run_id)
             stats.quarantined += 1
     stats.held += sum(len(p.held) for p in plans)
 
 
+def _settle(uow: UnitOfWork, older: Sequence[int], now: datetime, outcome: Callable[[int], object]) -> None:
+    """Earlier open attempts at a record share the outcome of this one (one at a time: at most one
+    pending intent per payload may exist)."""
+    for intent_id in older:
+        uow.outbox.retry(intent_id, now)
+        outcome(intent_id)
+
+
 def _applied(uow: UnitOfWork, state: SyncState, target: Target, items: Sequence[FieldWrite], intent_id: int,
-             older: Sequence[int], now: datetime, run_id: str) -> None:
-    for previous in older:  # an earlier failed attempt at this record is settled by this write
-        uow.outbox.retry(previous, now)
-        uow.outbox.mark_applied(previous, now)
+             now: datetime, run_id: str) -> None:
     uow.outbox.mark_applied(intent_id, now)
     uow.outbox.remember_written(target.system, target.object, target.record_id,
                                 {w.field: w.value_hash for w in items}, now, run_id=run_id)

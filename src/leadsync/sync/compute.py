@@ -133,9 +133,10 @@ def payload_hash(fields: Mapping[str, Scalar]) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
 
 
-def cause_fingerprint(ruleset_version: str, record: StoredRecord, payload: str) -> str:
-    """What a permanent failure depended on: the rules, the record's version and what we tried to write."""
-    text = f"{ruleset_version}|{record.modstamp.isoformat()}|{payload}"
+def cause_fingerprint(ruleset_version: str, record: StoredRecord, fields: Iterable[str]) -> str:
+    """What a permanent failure depended on: the rules and mappings, the record's version, and which fields
+    we write. Not the values: a score decaying by 0.01 must not re-send a write the org refuses anyway."""
+    text = f"{ruleset_version}|{record.modstamp.isoformat()}|{','.join(sorted(fields))}"
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
 
 
@@ -175,7 +176,7 @@ def _hold_quarantined(uow: UnitOfWork, plan: PersonPlan, records: Mapping[Target
     for write in plan.writes:
         by_target.setdefault(write.target, {})[write.field] = write.value
     for target, fields in by_target.items():
-        fingerprint = cause_fingerprint(version, records[target], payload_hash(fields))
+        fingerprint = cause_fingerprint(version, records[target], fields)
         plan.fingerprints[target] = fingerprint
         if not uow.quarantine.should_retry(target.system, target.object, target.record_id, fingerprint):
             held = uow.quarantine.get(target.system, target.object, target.record_id)

@@ -54,9 +54,10 @@ def ingest_page(uow: UnitOfWork, page: Page, now: datetime, run_id: str, stats: 
     activities = [r for r in page.records if isinstance(r, ActivityRecord)]
     _store_activities(uow, state, activities, now, stats)
     for opp in (r for r in page.records if isinstance(r, OpportunityRecord)):
-        state.save_opportunity(opp)
         stats.opportunities += 1
-        stats.people_changed.update(p for p in (uow.people.find(identity(ref)) for ref in opp.contact_refs) if p)
+        if state.save_opportunity(opp):
+            found = (uow.people.find(identity(ref)) for ref in opp.contact_refs if _known_kind(ref))
+            stats.people_changed.update(p for p in found if p)
     stats.owners += sum(1 for r in page.records if isinstance(r, OwnerRecord))
     stats.pages += 1
     stats.records += len(page.records)
@@ -172,17 +173,23 @@ def _canonical_map(values: object) -> dict[str, str]:
     return {str(k): canonical(v) if not isinstance(v, list | tuple) else repr(v) for k, v in values.items()}
 
 
+def _known_kind(ref: RecordRef) -> bool:
+    return (ref.system, ref.kind) in IDENTITY_KINDS
+
+
 def _store_activities(uow: UnitOfWork, state: SyncState, items: Sequence[ActivityRecord], now: datetime,
                       stats: PullStats) -> None:
     rows: list[tuple[str | None, Activity]] = []
+    known = state.known_activities([(i.activity.source.value, i.activity.source_id) for i in items])
     for item in items:
         if item.deleted:
             stats.activities_deleted += 1  # the ledger keeps activities; a CRM delete does not unscore history
             continue
-        person = uow.people.find(identity(item.who)) if (item.who.system, item.who.kind) in IDENTITY_KINDS else None
+        person = uow.people.find(identity(item.who)) if _known_kind(item.who) else None
+        a = item.activity
         if person is None:
             stats.activities_unattached += 1
-        else:
-            stats.people_changed.add(person)
+        elif known.get((a.source.value, a.source_id)) != (person, a.type, a.occurred_at, dict(a.properties)):
+            stats.people_changed.add(person)  # new or changed; a re-read in the overlap changes nothing
         rows.append((person, item.activity))
     stats.activities += uow.activities.upsert(rows)

@@ -29,7 +29,7 @@ from leadsync.domain.planner import Scalar, Target
 from leadsync.ledger import IdentityKind, Ledger, UnitOfWork
 from leadsync.ledger.engine import WRITE_OPTION
 from leadsync.ledger.records import IntentRecord, IntentState
-from leadsync.ledger.schema import Json, UtcDateTime, persons, write_intents, written_values
+from leadsync.ledger.schema import Json, UtcDateTime, activities, persons, write_intents, written_values
 from leadsync.ledger.sql import insert
 
 metadata = sa.MetaData()
@@ -217,8 +217,15 @@ class SyncState:
         ).values(deleted=True))
 
     # ----- opportunities ---------------------------------------------------------------------------
-    def save_opportunity(self, opp: OpportunityRecord) -> None:
+    def save_opportunity(self, opp: OpportunityRecord) -> bool:
+        """Store a deal's links; True when anything about it changed (a re-read in the overlap is not)."""
         t = sync_opportunity_links
+        query = sa.select(t.c.system, t.c.kind, t.c.record_id, t.c.is_closed, t.c.is_won, t.c.stage).where(
+            t.c.opportunity_id == opp.record_id)
+        before = {tuple(r) for r in self.conn.execute(query)}
+        after = {(r.system.value, r.kind, r.record_id, opp.is_closed, opp.is_won, opp.stage) for r in opp.contact_refs}
+        if before == after:
+            return False
         self.conn.execute(sa.delete(t).where(t.c.opportunity_id == opp.record_id))
         rows = [
             {"opportunity_id": opp.record_id, "system": ref.system.value, "kind": ref.kind,
@@ -228,6 +235,7 @@ class SyncState:
         ]
         if rows:
             self.conn.execute(t.insert(), rows)
+        return True
 
     def opportunities_for(self, refs: Sequence[RecordRef]) -> list[tuple[str, bool, bool, datetime]]:
         """(opportunity id, closed, won, modstamp) of every deal linked to one of ``refs``."""
@@ -284,6 +292,18 @@ class SyncState:
             query = sa.select(persons.c.id).where(persons.c.merged_into.in_(frontier))
             frontier = [r.id for r in self.conn.execute(query) if r.id not in found]
             found.extend(frontier)
+        return found
+
+    def known_activities(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], tuple[Any, ...]]:
+        """(person id, type, occurred_at, properties) of stored activities by (source, source id)."""
+        found: dict[tuple[str, str], tuple[Any, ...]] = {}
+        t = activities
+        for offset in range(0, len(keys), 200):
+            chunk = keys[offset:offset + 200]
+            match = sa.or_(*(sa.and_(t.c.source == src, t.c.source_id == sid) for src, sid in chunk))
+            query = sa.select(t.c.source, t.c.source_id, t.c.person_id, t.c.type, t.c.occurred_at, t.c.properties)
+            for r in self.conn.execute(query.where(match)):
+                found[(r.source, r.source_id)] = (r.person_id, r.type, r.occurred_at, dict(r.properties))
         return found
 
     def last_written(self, targets: Sequence[Target]) -> dict[tuple[Target, str], str]:
