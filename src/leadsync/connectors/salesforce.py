@@ -120,7 +120,8 @@ class SalesforceConnector:
     def server_time(self) -> datetime:
         """The org's clock: the last response's ``Date`` plus the time elapsed since (measured locally
         with a monotonic clock, so a wrong local wall clock does not matter); a ``limits`` call when no
-        response is recent enough."""
+        response is recent enough. ``Date`` has whole seconds, so this runs up to a second behind the org:
+        a window ending a little early only leaves records for the next cycle."""
         seen = self._server_date
         if seen is None or self.clock() - seen[1] > self.server_time_max_age:
             self._call("limits", lambda sf: sf.restful("limits"))
@@ -236,7 +237,8 @@ class SalesforceConnector:
     # ----- writing -----------------------------------------------------------------------------------
     def apply(self, writes: Sequence[FieldWrite]) -> list[WriteResult]:
         """One result per target record; per-record and per-call failures become results, never raise
-        (only QuotaExhausted and AuthError propagate: the run must stop)."""
+        (only QuotaExhausted and AuthError propagate: the run must stop). ``clear_first`` is a HubSpot
+        lifecycle-stage concern; Salesforce picklists take any allowed value directly."""
         values: dict[Target, dict[str, Scalar]] = {}
         for write in writes:
             self._check_target(write.target)
