@@ -35,6 +35,7 @@ from typing import Any
 from leadsync.sandbox.faults import Fault
 from leadsync.sandbox.hubspot import control, objects_api, portal_api
 from leadsync.sandbox.hubspot.limits import RateLimits
+from leadsync.sandbox.hubspot.portal_api import event_object_type
 from leadsync.sandbox.hubspot.properties import (
     DEFAULT_PROPERTIES,
     ENGAGEMENT_DEFAULTS,
@@ -186,9 +187,10 @@ class HubSpotEmulator(UserActions, Emulator):
                 self.owners[str(owner["id"])] = {**owner, "id": str(owner["id"])}
             for object_type in OBJECT_TYPES:
                 store = self.stores[object_type]
+                defined = store.definitions.keys()
                 for position, item in enumerate(objects.get(object_type, [])):
                     record = _seed_record(item, f"{object_type}[{position}]")
-                    unknown_names = set(record.props) - set(store.definitions)
+                    unknown_names = record.props.keys() - defined
                     if unknown_names:
                         raise ValueError(f"load_org: {object_type}[{position}] has properties the sandbox does not "
                                          f"define: {sorted(unknown_names)}")
@@ -199,13 +201,15 @@ class HubSpotEmulator(UserActions, Emulator):
                     raise ValueError(f"load_org: association with unknown type {link!r}")
                 self.associations.link(from_type, str(link["from_id"]), to_type, str(link["to_id"]))
             for event in objects.get("events", []):
-                self.add_event(str(event["objectType"]), str(event["objectId"]), str(event["eventType"]),
+                self.add_event(event_object_type(str(event["objectType"])), str(event["objectId"]),
+                               str(event["eventType"]),
                                parse_time(event["occurredAt"]), dict(event.get("properties") or {}))
 
     def add_event(self, object_type: str, object_id: str, event_type: str, occurred_ms: int,
                   properties: dict[str, str]) -> Event:
         self._event_seq += 1
-        event = Event(f"{self._event_seq:012d}-0000-4000-8000-{occurred_ms:012d}", object_type, object_id,
+        # UUID-shaped like HubSpot's event ids, deterministic for a given load order.
+        event = Event(f"{self._event_seq:08x}-0000-4000-8000-{occurred_ms:012x}", object_type, object_id,
                       event_type, occurred_ms, {k: str(v) for k, v in properties.items()})
         self.events.add(event)
         return event

@@ -101,10 +101,18 @@ def read_associations(emu: HubSpotEmulator, request: Request) -> Response:
     return Response(200, answer)
 
 
+def event_object_type(name: str) -> str:
+    """Events name object types in the singular (``contact``); accept the other spellings too."""
+    from leadsync.sandbox.hubspot.emulator import canonical_type
+
+    canonical = canonical_type(name)
+    return canonical[:-1] if canonical else name.lower()
+
+
 # ----- events -------------------------------------------------------------------------------------------
 def list_events(emu: HubSpotEmulator, request: Request) -> Response:
     """Events of one object (or of every object of a type), oldest first unless ``sort=-occurredAt``."""
-    object_type = (request.arg("objectType") or "contact").lower()
+    object_type = event_object_type(request.arg("objectType") or "contact")
     object_id = request.arg("objectId")
     try:
         limit = int(request.arg("limit") or 100)
