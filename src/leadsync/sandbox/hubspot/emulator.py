@@ -5,9 +5,10 @@ ssl_ca_cert=ca_path)``). State lives in :mod:`.store`; routes are in :mod:`.obje
 :mod:`.portal_api`; the "act as a user" API is :class:`.users.UserActions`.
 
 Emulator-specific fault kinds (``emulator.faults.add(kind=..., endpoint=..., params=...)``):
-- ``hs_batch_error``: on batch create/update/upsert/read, the inputs whose id is in ``params["ids"]`` fail
-  (not applied) with ``params["category"]`` (default ``"VALIDATION_ERROR"``), ``params["message"]`` and
-  ``params["status"]`` (the error entry's status string, default ``"error"``); the answer becomes a 207;
+- ``hs_batch_error``: on batch create/update/upsert/read, the inputs whose id (for create: the email) is
+  in ``params["ids"]`` fail (not applied) with ``params["category"]`` (default ``"VALIDATION_ERROR"``),
+  ``params["message"]`` and ``params["status"]`` (the error entry's status string, default ``"error"``);
+  the answer becomes a 207 (batch archive answers 204 and takes no per-record faults);
 - ``hs_index_lag``: the matching search calls see an index lag of ``params["seconds"]``;
 - ``hs_short_page``: the matching search calls return at most ``params["size"]`` (default 0) results,
   still with a next cursor.
