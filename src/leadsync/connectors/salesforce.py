@@ -122,6 +122,8 @@ class SalesforceConnector:
         with a monotonic clock, so a wrong local wall clock does not matter); a ``limits`` call when no
         response is recent enough. ``Date`` has whole seconds, so this runs up to a second behind the org:
         a window ending a little early only leaves records for the next cycle."""
+        if self._server_date is None and self.connection.session is None:
+            self.connection.login()  # the token reply carries a Date, outside the API allocation
         seen = self._server_date
         if seen is None or self.clock() - seen[1] > self.server_time_max_age:
             self._call("limits", lambda sf: sf.restful("limits"))

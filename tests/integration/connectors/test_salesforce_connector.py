@@ -422,4 +422,8 @@ def test_from_settings_builds_a_working_connector(sb: Sandbox, rules: RuleSet, c
     built = SalesforceConnector.from_settings(settings, rules.fields, credentials_overrides={
         "password": sb.sf_password, "security_token": sb.sf_security_token, "client_secret": sb.sf_client_secret})
     assert built.overlap == timedelta(seconds=120)
+    sb.sf.counters.reset()
+    built.server_time()  # not logged in yet: the login's Date header answers, no API call spent
+    assert built.calls().total == 0 and sb.sf.counters.snapshot() == {"token": 1}
     assert set(keys(pull_all(built, "Group"))) == expected_ids(sb, "Group")
+    assert built.calls().by_endpoint == {"query": 1}
