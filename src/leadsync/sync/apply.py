@@ -8,7 +8,7 @@ work after the calls.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -85,30 +85,35 @@ def record_outcomes(uow: UnitOfWork, plans: Sequence[PersonPlan], intents: Mappi
         older = [i for i in state.open_intents(target, OPEN_STATES) if i != intent.id]
         if result.ok:
             _applied(uow, state, target, writes[target], intent.id, now, run_id)
-            _settle(uow, older, now, lambda i: uow.outbox.mark_applied(i, now))
+            _settle(uow, older, now, IntentState.APPLIED, None)
             stats.applied += 1
             continue
         reason = f"{result.error_code or 'ERROR'}: {result.error or 'no message'}"
         stats.errors.append(f"{target.system.value} {target.object} {target.record_id}: {reason}")
         if result.transient:
             uow.outbox.mark_failed(intent.id, reason, now)
-            _settle(uow, older, now, lambda i, why=reason: uow.outbox.mark_failed(i, why, now))
+            _settle(uow, older, now, IntentState.FAILED, reason)
             stats.failed += 1
         else:
             uow.outbox.quarantine(intent.id, reason, now)
-            _settle(uow, older, now, lambda i, why=reason: uow.outbox.quarantine(i, why, now))
+            _settle(uow, older, now, IntentState.QUARANTINED, reason)
             uow.quarantine.put(target.system, target.object, target.record_id, reason,
                                fingerprints.get(target, intent.intent.payload_hash), now, run_id=run_id)
             stats.quarantined += 1
     stats.held += sum(len(p.held) for p in plans)
 
 
-def _settle(uow: UnitOfWork, older: Sequence[int], now: datetime, outcome: Callable[[int], object]) -> None:
+def _settle(uow: UnitOfWork, older: Sequence[int], now: datetime, outcome: IntentState, reason: str | None) -> None:
     """Earlier open attempts at a record share the outcome of this one (one at a time: at most one
     pending intent per payload may exist)."""
     for intent_id in older:
         uow.outbox.retry(intent_id, now)
-        outcome(intent_id)
+        if outcome is IntentState.APPLIED:
+            uow.outbox.mark_applied(intent_id, now)
+        elif outcome is IntentState.FAILED:
+            uow.outbox.mark_failed(intent_id, reason or "failed", now)
+        else:
+            uow.outbox.quarantine(intent_id, reason or "quarantined", now)
 
 
 def _applied(uow: UnitOfWork, state: SyncState, target: Target, items: Sequence[FieldWrite], intent_id: int,

@@ -1,0 +1,174 @@
+"""The one composition root: settings in, a rule set, a ledger and both connectors out.
+
+Nothing else in leadsync builds a connector or opens the ledger for the sync. With ``[sandbox] enabled``
+(the default, so a fresh checkout runs end to end) the connectors talk to the sandbox emulators: a
+running ``leadsync sandbox serve`` when its ``LEADSYNC_SANDBOX_*`` variables are in the environment,
+else an embedded :class:`~leadsync.sandbox.runtime.Sandbox` seeded from ``[sandbox] persons/seed`` and
+stopped with the app. Otherwise the real org and portal from ``[salesforce]`` and ``[hubspot]``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from leadsync.config.settings import Settings
+from leadsync.connectors.port import CrmConnector
+from leadsync.ledger import Ledger, LedgerError, open_ledger
+from leadsync.rules.ruleset import RuleSet, load_ruleset
+from leadsync.sync.cycle import EngineConfig, SyncEngine
+from leadsync.sync.state import ensure_tables
+
+if TYPE_CHECKING:
+    from leadsync.sandbox.runtime import Sandbox
+
+SANDBOX_ENV = "LEADSYNC_SANDBOX_SF_URL"
+
+
+class AppError(Exception):
+    """The app cannot be built (ledger schema, sandbox, credentials); the message says what to do."""
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class App:
+    settings: Settings
+    ruleset: RuleSet
+    ledger: Ledger
+    connectors: list[CrmConnector] = field(default_factory=list)
+    sandbox: Sandbox | None = None
+    notes: list[str] = field(default_factory=list)  # what the root did on the user's behalf
+    clock: Callable[[], datetime] = utc_now
+
+    def engine(self) -> SyncEngine:
+        return SyncEngine(self.ledger, self.ruleset, self.connectors, EngineConfig.from_settings(self.settings),
+                          self.clock)
+
+    def close(self) -> None:
+        for connector in self.connectors:
+            closer = getattr(connector, "close", None)
+            if callable(closer):
+                closer()
+        self.ledger.close()
+        if self.sandbox is not None:
+            self.sandbox.stop()
+
+    def __enter__(self) -> App:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        self.close()
+
+
+def build_app(settings: Settings, *, connectors: bool = True) -> App:
+    """Everything a command needs; ``connectors=False`` for ledger-only commands (``score explain``)."""
+    ruleset = load_ruleset(settings.daemon.mappings_dir)
+    notes: list[str] = []
+    ledger = open_sync_ledger(settings, notes)
+    app = App(settings, ruleset, ledger, notes=notes)
+    if not connectors:
+        return app
+    try:
+        if settings.sandbox.enabled:
+            app.connectors = _sandbox_connectors(app)
+        else:
+            app.connectors = _real_connectors(settings, ruleset)
+    except BaseException:
+        app.close()
+        raise
+    return app
+
+
+def open_sync_ledger(settings: Settings, notes: list[str]) -> Ledger:
+    """The ledger at ``[ledger] url``, its schema current (upgraded only with ``auto_upgrade``, or for a
+    sandbox run on a SQLite file that does not exist yet), plus the sync engine's tables."""
+    url = settings.ledger.url
+    fresh_file = _fresh_sqlite_file(url)
+    upgrade = settings.ledger.auto_upgrade or (settings.sandbox.enabled and fresh_file is not None)
+    try:
+        ledger = open_ledger(url, auto_upgrade=upgrade, echo=settings.ledger.echo_sql)
+    except LedgerError as exc:
+        raise AppError(str(exc)) from exc
+    if fresh_file is not None and upgrade and not settings.ledger.auto_upgrade:
+        notes.append(f"created a fresh sandbox ledger at {fresh_file} (schema upgraded to head)")
+    ensure_tables(ledger)
+    return ledger
+
+
+def _fresh_sqlite_file(url: str) -> Path | None:
+    prefix = "sqlite:///"
+    if not url.startswith(prefix) or url.endswith(":memory:"):
+        return None
+    path = Path(url[len(prefix):])
+    return path if not path.exists() or path.stat().st_size == 0 else None
+
+
+def _real_connectors(settings: Settings, ruleset: RuleSet) -> list[CrmConnector]:
+    from leadsync.connectors.hubspot import HubSpotConnector
+    from leadsync.connectors.salesforce import SalesforceConnector
+
+    built: list[CrmConnector] = []
+    if settings.salesforce.enabled:
+        built.append(SalesforceConnector.from_settings(settings, ruleset.fields))
+    if settings.hubspot.enabled:
+        built.append(HubSpotConnector.from_settings(settings, ruleset.fields))
+    return built
+
+
+def _sandbox_connectors(app: App) -> list[CrmConnector]:
+    env: Mapping[str, str]
+    if os.environ.get(SANDBOX_ENV):
+        env = os.environ
+        app.notes.append(f"using the running sandbox at {env[SANDBOX_ENV]}")
+    else:
+        app.sandbox = _start_sandbox(app.settings)
+        env = app.sandbox.env()
+        app.notes.append(f"started an embedded sandbox ({app.settings.sandbox.persons} persons, "
+                         f"seed {app.settings.sandbox.seed})")
+    return sandbox_connectors(app.settings, app.ruleset, env)
+
+
+def _start_sandbox(settings: Settings) -> Sandbox:
+    from leadsync.sandbox.runtime import Sandbox
+
+    section = settings.sandbox
+    sandbox = Sandbox(persons=section.persons, seed=section.seed, sf_port=section.sf_port, hs_port=section.hs_port)
+    try:
+        return sandbox.start()
+    except OSError as exc:
+        raise AppError(f"cannot start the embedded sandbox: {exc}") from exc
+
+
+def sandbox_connectors(settings: Settings, ruleset: RuleSet, env: Mapping[str, str]) -> list[CrmConnector]:
+    """Both connectors pointed at a sandbox described by its ``LEADSYNC_SANDBOX_*`` variables."""
+    from leadsync.connectors.hubspot import HubSpotConnector
+    from leadsync.connectors.salesforce import SalesforceConnector
+
+    def need(name: str) -> str:
+        value = env.get(f"LEADSYNC_SANDBOX_{name}")
+        if not value:
+            raise AppError(f"LEADSYNC_SANDBOX_{name} is not set; start `leadsync sandbox serve` and export its output")
+        return value
+
+    ca = Path(need("CA"))
+    sf_section = settings.salesforce.model_copy(update={
+        "auth": "username_password", "login_url": need("SF_URL"), "username": need("SF_USERNAME"),
+        "client_id": need("SF_CLIENT_ID"), "ca_bundle": ca,
+    })
+    sandboxed = settings.model_copy(update={"salesforce": sf_section})
+    secrets: dict[str, Any] = {"password": need("SF_PASSWORD"), "security_token": need("SF_SECURITY_TOKEN"),
+                               "client_secret": need("SF_CLIENT_SECRET")}
+    return [
+        SalesforceConnector.from_settings(sandboxed, ruleset.fields, credentials_overrides=secrets),
+        HubSpotConnector.from_settings(sandboxed, ruleset.fields, access_token=need("HS_TOKEN"),
+                                       host=need("HS_URL"), ca_bundle=ca),
+    ]

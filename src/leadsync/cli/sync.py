@@ -1,0 +1,52 @@
+"""``leadsync sync --once [--dry-run] [--format text|json]``: one sync cycle from the command line.
+
+Exit codes: 0 the cycle ran (per-record failures are reported, not fatal), 3 the mass-change guard
+stopped it (nothing written), 1 any other failure (one clear line, no traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from leadsync.cli.common import CliError, settings_from
+
+GUARD_EXIT = 3
+
+
+def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
+    sync = subparsers.add_parser("sync", parents=parents, help="run one sync cycle (or plan it with --dry-run)")
+    sync.add_argument("--once", action="store_true", help="run one cycle and exit (the daemon is `leadsync run`)")
+    sync.add_argument("--dry-run", action="store_true",
+                      help="pull and plan, print the plan; write nothing to the CRMs or the ledger")
+    sync.add_argument("--rescore", action="store_true", help="evaluate everyone, not only people who changed")
+    sync.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")
+    sync.set_defaults(func=sync_command)
+
+
+def sync_command(args: argparse.Namespace) -> int:
+    from leadsync.app import AppError, build_app
+    from leadsync.connectors.errors import ConnectorError
+    from leadsync.ledger import LedgerError
+    from leadsync.logging import configure_logging
+    from leadsync.sync.dryrun import render_json, render_text
+
+    if not args.once:
+        raise CliError("say --once to run one cycle (the scheduled daemon is `leadsync run`)", exit_code=2)
+    settings = settings_from(args)
+    configure_logging(settings.daemon.log_level, settings.daemon.log_format)
+    try:
+        with build_app(settings) as app:
+            for note in app.notes:
+                print(f"leadsync: {note}", file=sys.stderr)
+            report = app.engine().run_once(dry_run=args.dry_run, rescore_all=args.rescore)
+    except (AppError, LedgerError) as exc:
+        raise CliError(str(exc)) from exc
+    except ConnectorError as exc:
+        raise CliError(f"the cycle stopped: {exc}") from exc
+    print(render_json(report) if args.format == "json" else render_text(report))
+    if report.status == "guard_tripped":
+        print(f"leadsync: ALERT: {report.errors[0]}", file=sys.stderr)
+        return GUARD_EXIT
+    return 0
