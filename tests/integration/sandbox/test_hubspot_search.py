@@ -172,3 +172,26 @@ def test_text_query_wildcards_and_not_in(client: HubSpot, hs: HubSpotEmulator) -
     assert ids(search(client, [{"propertyName": "company", "operator": "HAS_PROPERTY"},
                                {"propertyName": "company", "operator": "NOT_IN", "values": ["acme robotics"]}])) == [
         "16"]
+
+
+def test_keyset_walk_over_a_tie_flood_sees_each_record_once(start_hubspot: EmulatorFactory,
+                                                             sandbox_tls: SandboxTLS) -> None:
+    """500 contacts share one lastmodifieddate: (timestamp, id) keyset pages of 200 see each exactly once."""
+    stamp = BASE_TIME.replace(hour=12)
+    emulator = start_hubspot()
+    emulator.load_org({"contacts": [contact(n, modified=stamp) for n in range(1, 501)]})
+    client = client_for(emulator, sandbox_tls.ca_path)
+    last_ms, last_id, seen = "0", "0", []
+    while True:
+        groups = [{"filters": [{"propertyName": "lastmodifieddate", "operator": "GT", "value": last_ms}]},
+                  {"filters": [{"propertyName": "lastmodifieddate", "operator": "EQ", "value": last_ms},
+                               {"propertyName": "hs_object_id", "operator": "GT", "value": last_id}]}]
+        page = search(client, groups=groups, sorts=[{"propertyName": "lastmodifieddate", "direction": "ASCENDING"}],
+                      properties=["lastmodifieddate"])
+        if not page.results:
+            break
+        seen += ids(page)
+        last_id = page.results[-1].id
+        last_ms = str(int(page.results[-1].updated_at.timestamp() * 1000))
+    assert seen == [str(n) for n in range(1, 501)]
+    assert emulator.counters.snapshot()["contacts.search"] == 4
