@@ -50,7 +50,8 @@ DEFAULT_BATCH_SIZE = 2000  # the API's default and maximum query page
 COLLECTION_LIMIT = 200  # records per sObject Collections call
 IDS_PER_QUERY = 200  # ids per IN (...) list: ~4 KB of SOQL, well inside the URL limit
 PICKLIST_TYPES = frozenset({"picklist", "multipicklist"})
-PreflightCheck = tuple[str, str, str, frozenset[str] | None]
+PreflightCheck = tuple[str, str, str, frozenset[str] | None]  # where, object, field, values to write
+MappingCheck = tuple[str, str, str, frozenset[str] | None, bool]  # ... and whether leadsync writes it
 
 
 @dataclass(frozen=True)
@@ -288,10 +289,19 @@ class SalesforceConnector:
         return self._describes[object_name]
 
     def preflight(self, fields: Sequence[PreflightCheck]) -> list[PreflightProblem]:
-        """Check each ``(where, object, field, values)`` against a fresh describe of its object."""
-        self._describes.clear()
+        """Check each ``(where, object, field, values)`` leadsync writes against a fresh describe."""
+        return self._preflight([(where, obj, name, values, True) for where, obj, name, values in fields])
+
+    def problems_for_mappings(self, mappings: FieldMappings, lifecycle: LifecycleRules,
+                              contact_status: ContactStatusRules) -> list[PreflightProblem]:
+        """Every Salesforce mapping line checked: fields leadsync writes must be updateable and offer every
+        value the rules can write; fields it only reads (other owners, inbound) must exist."""
+        return self._preflight(mapping_checks(mappings, lifecycle, contact_status))
+
+    def _preflight(self, checks: Sequence[MappingCheck]) -> list[PreflightProblem]:
+        self._describes.clear()  # metadata changes between runs; each object is described once per preflight
         problems: list[PreflightProblem] = []
-        for where, object_name, field_name, values in fields:
+        for where, object_name, field_name, values, must_write in checks:
             def problem(text: str, obj: str = object_name, name: str = field_name, at: str = where) -> None:
                 problems.append(PreflightProblem(at, System.SALESFORCE, obj, name, text))
             try:
@@ -304,9 +314,9 @@ class SalesforceConnector:
             if meta is None:
                 problem(f"{object_name}.{field_name} does not exist or is not visible to the integration user")
                 continue
-            if not meta.get("updateable"):
+            if must_write and not meta.get("updateable"):
                 problem(f"{object_name}.{field_name} is not updateable by the integration user")
-            if values and meta.get("type") in PICKLIST_TYPES:
+            if must_write and values and meta.get("type") in PICKLIST_TYPES:
                 offered = {str(p["value"]) for p in meta.get("picklistValues") or () if p.get("active")}
                 missing = sorted(values - offered)
                 if missing:
@@ -316,15 +326,19 @@ class SalesforceConnector:
         return problems
 
 
-def problems_for_mappings(mappings: FieldMappings, lifecycle: LifecycleRules,
-                          contact_status: ContactStatusRules) -> list[PreflightCheck]:
-    """The preflight checks for every Salesforce field leadsync writes: ``(where, object, field, values)``
-    with the values the rules can write (``None`` for non-enumerations). Pass them to ``preflight``."""
-    return [
-        (m.where, m.object, m.field, _values(possible_values(m, lifecycle, contact_status)))
-        for m in mappings.outbound_mappings
-        if m.system is System.SALESFORCE and m.owned_by_leadsync
-    ]
+def mapping_checks(mappings: FieldMappings, lifecycle: LifecycleRules,
+                   contact_status: ContactStatusRules) -> list[MappingCheck]:
+    """``(where, object, field, values, must_write)`` for every Salesforce mapping line: outbound fields
+    leadsync owns with the values the rules can write (``None`` for non-enumerations); read-only lines
+    (fields another owner keeps, inbound fields) only need to exist."""
+    checks: list[MappingCheck] = []
+    for m in mappings.outbound_mappings:
+        if m.system is System.SALESFORCE:
+            values = _values(possible_values(m, lifecycle, contact_status)) if m.owned_by_leadsync else None
+            checks.append((m.where, m.object, m.field, values, m.owned_by_leadsync))
+    checks += [(m.where, m.object, m.field, None, False)
+               for m in mappings.inbound_mappings if m.system is System.SALESFORCE]
+    return checks
 
 
 def _values(values: tuple[str, ...] | None) -> frozenset[str] | None:

@@ -18,7 +18,7 @@ import requests
 
 from leadsync.config.settings import SalesforceSettings, Settings
 from leadsync.connectors.port import ActivityRecord, OpportunityRecord, OwnerRecord, Page, PersonRecord
-from leadsync.connectors.salesforce import STREAMS, SalesforceConnector, problems_for_mappings
+from leadsync.connectors.salesforce import STREAMS, SalesforceConnector, mapping_checks
 from leadsync.connectors.salesforce_auth import SalesforceConnection, SalesforceCredentials
 from leadsync.domain.fields import FieldMapping, FieldMappings, InboundMapping
 from leadsync.domain.identity import RecordRef
@@ -351,10 +351,11 @@ def test_a_whole_call_failing_after_retries_is_transient_for_each_record(sb: San
 def test_preflight_passes_the_default_mappings_and_names_the_line_of_each_problem(
         sb: Sandbox, rules: RuleSet) -> None:
     built = connector(sb, rules)
-    checks = problems_for_mappings(rules.fields, rules.lifecycle, rules.contact_status)
-    assert {(c[1], c[2]) for c in checks} >= {("Lead", "Lifecycle_Status__c"), ("Contact", "Contact_Status__c")}
-    assert ("Lead", "OwnerId") not in {(c[1], c[2]) for c in checks}  # owned by Salesforce: only read
-    assert built.preflight(checks) == []
+    checks = mapping_checks(rules.fields, rules.lifecycle, rules.contact_status)
+    written = {(c[1], c[2]) for c in checks if c[4]}
+    assert written >= {("Lead", "Lifecycle_Status__c"), ("Contact", "Contact_Status__c")}
+    assert ("Lead", "OwnerId") not in written and ("Lead", "Company") not in written  # only read
+    assert built.problems_for_mappings(rules.fields, rules.lifecycle, rules.contact_status) == []
     assert built.calls().by_endpoint == {"describe": 2}  # Lead and Contact, once each
 
     read_only = FieldMapping(SF, "Lead", "IsConverted", "sla_breached", "leadsync", None, "fields.toml:71")
@@ -363,17 +364,22 @@ def test_preflight_passes_the_default_mappings_and_names_the_line_of_each_proble
                            "fields.toml:24")
     loose = FieldMapping(SF, "Contact", "Contact_Status__c", "contact_status", "leadsync",
                          dict.fromkeys(rules.contact_status.statuses, "Voicemail"), "fields.toml:39")
-    broken = FieldMappings((read_only, removed, loose), (), "broken")
-    checks = problems_for_mappings(broken, rules.lifecycle, rules.contact_status)
-    checks += [("fields.toml:90", "Lead", "No_Such_Field__c", None), ("fields.toml:91", "Nope", "X__c", None)]
-    problems = {p.where: p for p in built.preflight(checks)}
-    assert set(problems) == {"fields.toml:71", "fields.toml:24", "fields.toml:39", "fields.toml:90", "fields.toml:91"}
+    not_ours = FieldMapping(SF, "Lead", "IsConverted", "owner", "salesforce", None, "fields.toml:80")
+    gone = InboundMapping(SF, "Contact", "Shoe_Size__c", "shoe_size", True, "fields.toml:99")
+    broken = FieldMappings((read_only, removed, loose, not_ours), (gone,), "broken")
+    problems = {p.where: p for p in built.problems_for_mappings(broken, rules.lifecycle, rules.contact_status)}
+    problems.update((p.where, p) for p in built.preflight([("fields.toml:90", "Lead", "No_Such_Field__c", None),
+                                                            ("fields.toml:91", "Nope", "X__c", None)]))
+    assert set(problems) == {"fields.toml:71", "fields.toml:24", "fields.toml:39", "fields.toml:99",
+                             "fields.toml:90", "fields.toml:91"}  # read-only IsConverted is fine when only read
     assert "not updateable" in problems["fields.toml:71"].problem and problems["fields.toml:71"].field == "IsConverted"
     assert "restricted picklist refuses 'Nurture'" in problems["fields.toml:24"].problem
     assert "picklist does not offer 'Voicemail'" in problems["fields.toml:39"].problem
+    assert "does not exist" in problems["fields.toml:99"].problem and problems["fields.toml:99"].object == "Contact"
     assert "does not exist" in problems["fields.toml:90"].problem
     assert "cannot be described" in problems["fields.toml:91"].problem
-    assert built.calls().by_endpoint == {"describe": 5}  # a fresh describe per preflight: Lead, Contact, Nope
+    # A fresh describe per preflight run, one per object: Lead, Contact; then Lead, Nope.
+    assert built.calls().by_endpoint == {"describe": 6}
 
 
 # ----- failures the policy absorbs ------------------------------------------------------------------------
