@@ -1,0 +1,68 @@
+"""SLA clocks from the ledger: replay a person's transitions and activities through each SLA definition
+(:func:`leadsync.domain.sla.clocks_for`) and bring the recorded clocks in line.
+
+Recorded clocks are matched to replayed ones by (SLA, start instant). A replayed clock the ledger does not
+have is started (and, when the replay already saw its stop, closed as met at that instant: late or not,
+the report decides); an open recorded clock whose replayed twin has stopped is closed as met. A clock the
+engine itself stopped (returned to the pool) is never reopened. Running it twice changes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from leadsync.domain.calendar import add_business_time
+from leadsync.domain.sla import ClockEvent, EventKind, SlaDefinition, SlaRules, clocks_for, due_at
+from leadsync.ledger import SlaClock, UnitOfWork
+
+
+@dataclass
+class ClockChanges:
+    started: list[SlaClock] = field(default_factory=list)
+    met: list[SlaClock] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.started or self.met)
+
+
+def person_events(uow: UnitOfWork, person_id: str, now: datetime) -> list[ClockEvent]:
+    """The person's status entries and activities up to ``now``, oldest first; at one instant a status
+    comes before an activity (a call logged with the acceptance counts as the first touch)."""
+    events = [
+        (t.transition.at, 0, ClockEvent(EventKind.STATUS, t.transition.to_status, t.transition.at))
+        for t in uow.transitions.for_person(person_id)
+    ]
+    events += [
+        (a.occurred_at, 1, ClockEvent(EventKind.ACTIVITY, a.type, a.occurred_at))
+        for a in uow.activities.for_person(person_id)
+    ]
+    return [event for at, _, event in sorted(events, key=lambda e: (e[0], e[1])) if at <= now]
+
+
+def reconcile(uow: UnitOfWork, rules: SlaRules, person_id: str, now: datetime, *,
+              owner_id: str | None = None) -> ClockChanges:
+    """Start and close this person's clocks to match their history (call inside the sync's unit of work,
+    after its transitions and activities are written)."""
+    events = person_events(uow, person_id, now)
+    recorded = uow.sla.for_person(person_id)
+    changes = ClockChanges()
+    for defn in rules.definitions:
+        mine = {c.started_at: c for c in recorded if c.sla == defn.name}
+        for started, stopped in clocks_for(defn, events):
+            clock = mine.get(started)
+            if clock is None:
+                clock = _start(uow, rules, defn, person_id, started, owner_id)
+                changes.started.append(clock)
+            if clock.is_open and stopped is not None:
+                closed = uow.sla.meet(person_id, defn.name, stopped)
+                if closed is not None:
+                    changes.met.append(closed)
+    return changes
+
+
+def _start(uow: UnitOfWork, rules: SlaRules, defn: SlaDefinition, person_id: str, started: datetime,
+           owner_id: str | None) -> SlaClock:
+    cal = rules.calendar
+    warn = add_business_time(cal, started, defn.warn_after) if defn.warn_after is not None else None
+    return uow.sla.start(person_id, defn.name, started, due_at(defn, cal, started), warn_at=warn, owner_id=owner_id)

@@ -1,0 +1,62 @@
+"""Write intents for the SLA fields (``sla_due_at``, ``sla_breached``) on every CRM record of a person.
+
+The intents go to the ledger outbox like every other leadsync write, so the sync engine's apply step
+sends them, resolves them after a crash and suppresses their echo. Which fields exist on which object
+comes from ``fields.toml`` (only mappings leadsync owns are written).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from leadsync.domain.fields import FieldMappings, value_for
+from leadsync.domain.model import System
+from leadsync.domain.planner import Scalar, value_hash
+from leadsync.ledger import IdentityKind, IntentRecord, UnitOfWork, WriteIntent
+
+# Which CRM record each identity kind names.
+RECORD_OF: Mapping[IdentityKind, tuple[System, str]] = {
+    IdentityKind.SALESFORCE_LEAD: (System.SALESFORCE, "Lead"),
+    IdentityKind.SALESFORCE_CONTACT: (System.SALESFORCE, "Contact"),
+    IdentityKind.HUBSPOT_CONTACT: (System.HUBSPOT, "contacts"),
+}
+
+
+def wire_value(value: Any) -> Scalar:
+    """Intents are stored as JSON: instants become ISO 8601 UTC text (what both CRMs accept)."""
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    assert value is None or isinstance(value, str | int | float | bool)
+    return value
+
+
+def payload_hash(fields: Mapping[str, Scalar]) -> str:
+    text = "|".join(f"{name}={value_hash(fields[name])}" for name in sorted(fields))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
+def queue_sla_fields(uow: UnitOfWork, mappings: FieldMappings, person_id: str, values: Mapping[str, Any],
+                     now: datetime, *, run_id: str | None = None) -> list[IntentRecord]:
+    """One pending intent per CRM record of the person holding the mapped ``values`` (e.g.
+    ``{"sla_breached": True}``); records without a mapped field get none."""
+    record = uow.people.get(person_id)
+    if record is None:
+        return []
+    intents = []
+    for identity in sorted(record.identities, key=lambda i: (i.kind.value, i.value)):
+        where = RECORD_OF.get(identity.kind)
+        if where is None:
+            continue
+        system, obj = where
+        fields: dict[str, Scalar] = {}
+        for name, raw in values.items():
+            for mapping in mappings.for_value(name):
+                if mapping.system == system and mapping.object == obj and mapping.owned_by_leadsync:
+                    fields[mapping.field] = wire_value(value_for(mapping, raw))
+        if fields:
+            intent = WriteIntent(system, obj, identity.value, fields, payload_hash(fields))
+            intents.append(uow.outbox.add(intent, now, run_id=run_id))
+    return intents
