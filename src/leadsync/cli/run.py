@@ -8,7 +8,8 @@ import os
 import sys
 
 from leadsync.cli.common import CliError, settings_from
-from leadsync.daemon.service import EXIT_SHUTDOWN_OVERRAN, Daemon, DaemonError
+from leadsync.config.settings import Settings
+from leadsync.daemon.service import EXIT_SHUTDOWN_OVERRAN, Daemon, DaemonError, JobsFactory
 from leadsync.daemon.wiring import default_jobs
 from leadsync.ledger import LedgerError
 from leadsync.logging import configure_logging
@@ -25,9 +26,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = settings_from(args)
+    return run_daemon(settings_from(args), default_jobs)
+
+
+def run_daemon(settings: Settings, jobs: JobsFactory) -> int:
+    """Configure logging, run the daemon until signalled, and turn start-up failures into one clear line."""
     configure_logging(settings.daemon.log_level, settings.daemon.log_format)
-    daemon = Daemon(settings, default_jobs)
+    daemon = Daemon(settings, jobs)
     try:
         code = daemon.run()
     except (DaemonError, LedgerError, OSError) as exc:
