@@ -1,5 +1,6 @@
-"""A real daemon process with fast fake jobs, for the end-to-end tests (``python -m tests.integration.daemon.fake_daemon ...``
-from the repository root).
+"""A real daemon process with fast fake jobs, for the end-to-end tests.
+
+Run from the repository root: ``python -m tests.integration.daemon.fake_daemon --config PATH ...``.
 
 Everything but the jobs is what ``leadsync run`` runs: settings, logging, ledger, leadership, health
 server, scheduler, signals, shutdown. The ``sync`` job writes one fenced watermark per batch; with
