@@ -36,6 +36,7 @@ class PersonPlan:
     held: dict[Target, str] = field(default_factory=dict)  # target -> quarantine reason
     fingerprints: dict[Target, str] = field(default_factory=dict)
     snapshot: ScoreSnapshot | None = None
+    known_before: bool = True  # had a lifecycle status before this cycle (the guard protects only those)
 
 
 def _int(value: Any) -> int | None:
@@ -164,7 +165,8 @@ def plan_person(uow: UnitOfWork, state: SyncState, person_id: str, ruleset: Rule
     desired = desired_fields(evaluation, targets, ruleset.fields)
     current = {(t, f.field): writable[t].current.get(f.field) for t in targets for f in desired if f.target == t}
     plan = plan_writes(desired, current, state.last_written(targets))
-    result = PersonPlan(person_id, evaluation, transitions, list(plan.writes), list(plan.skipped))
+    result = PersonPlan(person_id, evaluation, transitions, list(plan.writes), list(plan.skipped),
+                        known_before=person_state.lifecycle_status is not None)
     _hold_quarantined(uow, result, writable, ruleset.version)
     result.snapshot = _snapshot(uow, evaluation, ruleset.version, now)
     return result

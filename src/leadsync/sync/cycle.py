@@ -102,6 +102,7 @@ class SyncEngine:
         self.connectors: dict[System, CrmConnector] = {c.system: c for c in connectors}
         self.log = get_logger("leadsync.sync")
         self._evaluated: set[str] = set()
+        self._retrying: set[str] = set()
 
     def run_once(self, *, dry_run: bool = False, rescore_all: bool = False) -> CycleReport:
         run_id = start_job(job="sync")
@@ -142,8 +143,10 @@ class SyncEngine:
         with uow_factory() as uow:
             report.plans = self._compute(uow, now, rescore_all)
             population = SyncState(uow).population()
-        changed = {w.person_id for w in report.writes if w.person_id} | {
-            t.person_id for t in report.transitions}
+        # People met for the first time are created, not changed: a first full sync is not a mass change.
+        # Retrying writes that already failed once is not a new change either.
+        changed = {p.person_id for p in report.plans if p.known_before and (
+            p.transitions or (p.writes and p.person_id not in self._retrying))}
         report.guard = mass_change_guard(len(changed), population, max_share=self.config.max_change_share,
                                          min_count=self.config.max_change_min)
         report.would_write_calls = _write_calls(report.writes)
@@ -177,10 +180,12 @@ class SyncEngine:
     def _compute(self, uow: UnitOfWork, now: datetime, rescore_all: bool) -> list[PersonPlan]:
         state = SyncState(uow)
         people = set(state.all_people() if rescore_all else state.dirty())
+        self._retrying = set()
         for intent in state.intents_in(IntentState.FAILED):
             found = uow.people.find(identity(ref_of(_target(intent))))
-            if found is not None:
-                people.add(found)
+            if found is not None and found not in people:
+                self._retrying.add(found)
+        people |= self._retrying
         self._evaluated = people
         plans = []
         for person_id in sorted(people):

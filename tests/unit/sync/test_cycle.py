@@ -7,7 +7,7 @@ from collections import Counter
 import pytest
 
 from leadsync.connectors.memory import MemoryCrashError
-from leadsync.domain.model import System
+from leadsync.domain.model import CrmFacts, System
 from leadsync.domain.planner import Target, canonical
 from leadsync.ledger import Identity, IdentityKind, IntentState, RunStatus
 
@@ -149,12 +149,23 @@ def test_the_mass_change_guard_stops_a_cycle_before_anything_is_written(world: W
     guarded = world.engine(config=type(world.config)(world.config.overlap, world.config.lag_margin,
                                                      max_change_share=0.5, max_change_min=10))
     world.clock.advance(minutes=10)
+    first = guarded.run_once()  # everyone is new: a first full sync is not a mass change
+    assert first.status == "succeeded" and first.outcome.applied == 12
+    world.clock.advance(minutes=10)
+    guarded.run_once()
+    for n in range(12):  # a bulk job marks everyone unqualified
+        world.sf.edit("lead", f"00Q{n}", facts=CrmFacts(crm_status="Unqualified"))
+    world.sf.writes_seen.clear()
+    before = table_counts(world.ledger)
+    world.clock.advance(minutes=10)
     report = guarded.run_once()
 
     assert report.status == "guard_tripped" and report.guard is not None and not report.guard.allowed
+    assert report.guard.changed_people == 12
     assert world.sf.writes_seen == [] and report.api_calls["salesforce"]["writes"] == 0
-    counts = table_counts(world.ledger)
-    assert counts["write_intents"] == 0 and counts["transitions"] == 0 and counts["sync_dirty"] == 12
+    after = table_counts(world.ledger)
+    assert after["write_intents"] == before["write_intents"] and after["transitions"] == before["transitions"]
+    assert after["sync_dirty"] == 12  # still marked: the next cycle (after review) decides them again
     with world.ledger.reading() as uow:
         run = uow.runs.get(report.run_id)
         assert run.status is RunStatus.ABORTED and "mass-change guard" in run.errors[0]
