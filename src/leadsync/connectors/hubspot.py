@@ -322,7 +322,7 @@ class HubSpotConnector:
                 results[target] = WriteResult(target, False, "WRONG_SYSTEM", f"not a HubSpot record: {target}")
         clearing = [t for t, ws in wanted.items() if t not in results and any(w.clear_first for w in ws.values())]
         self._update({t: {f: "" for f, w in wanted[t].items() if w.clear_first} for t in clearing}, results)
-        setting = [t for t in wanted if t not in results]
+        setting = [t for t in wanted if t not in results or results[t].ok]  # a failed clear skips its set
         self._update({t: {f: convert.to_property(w.value) for f, w in wanted[t].items()} for t in setting}, results)
         self._confirm([t for t in clearing if results.get(t) is not None and results[t].ok], wanted, results)
         return [results[t] for t in wanted]

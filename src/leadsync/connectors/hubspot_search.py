@@ -17,7 +17,10 @@ most ONE sort, and does not promise any order among records with equal sort valu
   (usually one or a few records, so no extra call). If a whole query's results share one stamp (a bulk
   import: a tie flood of 9,800 or more), restarting at it would never progress: that stamp is then
   read on its own, sorted by ``hs_object_id`` (a total order), paged on the id keyset, after which the
-  main query resumes at ``ts GT t_last``.
+  main query resumes at ``ts GT t_last``. The same happens when a page or more of the last stamp was
+  already read, since re-reading it in the main query would cost as much and still not be bounded.
+  Cost: about one extra page per 49 (a restart) for ordinary data; a flood of F records is read about
+  twice (F/200 pages in the main query, F/200 in the id-ordered pass).
 * Short pages (fewer results than asked, even none) that still carry ``paging.next.after`` are
   followed; a query that returns nothing and does not move its cursor :data:`MAX_STALLS` times in a
   row is reported as a transient failure rather than looped on for ever.
@@ -146,7 +149,7 @@ class KeysetSearch:
                 exhausted = finished
             if exhausted or last_ts is None:
                 return
-            if first_ts == last_ts:  # a tie flood: one stamp filled the whole query
+            if first_ts == last_ts or len(seen_at_last) >= PAGE_LIMIT:  # a big tie group: read it by id
                 yield from self._drain_stamp(last_ts, seen_at_last)
                 groups = lower_bound_groups(self.ts_property, last_ts, None, inclusive=False)
                 seen_at_last = set()
