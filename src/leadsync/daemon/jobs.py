@@ -101,10 +101,13 @@ class Job(Protocol):
 
 @dataclass(frozen=True)
 class FunctionJob:
-    """A job made of a kind and a function (what the wiring and tests build most jobs from)."""
+    """A job made of a kind and a function (what the wiring and tests build most jobs from).
+    ``records_own_run``: the function writes its own sync-run record (the sync engine does), so the
+    runner does not add a second one."""
 
     kind: str
     run: Callable[[JobContext], JobOutcome]
+    records_own_run: bool = False
 
     def __call__(self, ctx: JobContext) -> JobOutcome:
         return self.run(ctx)

@@ -61,15 +61,9 @@ class JobRunner:
     def _run(self, job: Job, epoch: int) -> RunStatus | None:
         run_id = start_job(job=job.kind)
         started = self.now()
-        try:
-            with self.ledger.unit_of_work(epoch=epoch) as uow:
-                uow.runs.start(job.kind, started, epoch=epoch, run_id=run_id)
-        except StaleEpoch as exc:
-            self.leadership.relinquish(str(exc))
-            return None
-        except LedgerError as exc:
-            log.error("job not started: the ledger refused its run record", error=str(exc))
-            self.metrics.observe_run(job.kind, "not_started", None)
+        # The sync engine writes its own run record (with its cycle's counts); others get one from here.
+        records_own_run = bool(getattr(job, "records_own_run", False))
+        if not records_own_run and not self._record_start(job, run_id, started, epoch):
             return None
         ctx = JobContext(
             run_id=run_id, kind=job.kind, epoch=epoch, ledger=self.ledger, started_at=started,
@@ -78,8 +72,25 @@ class JobRunner:
         )
         log.info("job started", epoch=epoch, deadline_seconds=self.deadline_seconds)
         status, outcome = self._call(job, ctx)
-        self._finish(job, ctx, status, outcome)
+        if not records_own_run:
+            self._record_finish(ctx, status, outcome)
+        self.metrics.observe_run(job.kind, status.value, outcome)
+        log.info("job finished", status=status.value, counts=outcome.recorded_counts(),
+                 api_calls=outcome.api_calls, errors=len(outcome.errors))
         return status
+
+    def _record_start(self, job: Job, run_id: str, started: datetime, epoch: int) -> bool:
+        try:
+            with self.ledger.unit_of_work(epoch=epoch) as uow:
+                uow.runs.start(job.kind, started, epoch=epoch, run_id=run_id)
+        except StaleEpoch as exc:
+            self.leadership.relinquish(str(exc))
+            return False
+        except LedgerError as exc:
+            log.error("job not started: the ledger refused its run record", error=str(exc))
+            self.metrics.observe_run(job.kind, "not_started", None)
+            return False
+        return True
 
     def _call(self, job: Job, ctx: JobContext) -> tuple[RunStatus, JobOutcome]:
         try:
@@ -100,7 +111,7 @@ class JobRunner:
             log.warning("job finished after its deadline", deadline_seconds=self.deadline_seconds)
         return RunStatus.SUCCEEDED, outcome
 
-    def _finish(self, job: Job, ctx: JobContext, status: RunStatus, outcome: JobOutcome) -> None:
+    def _record_finish(self, ctx: JobContext, status: RunStatus, outcome: JobOutcome) -> None:
         errors = [redact_text(e) for e in outcome.errors]
         try:
             with self.ledger.unit_of_work(epoch=ctx.epoch) as uow:
@@ -110,6 +121,3 @@ class JobRunner:
             self.leadership.relinquish(str(exc))
         except LedgerError as exc:
             log.error("could not record the end of the run", error=str(exc))
-        self.metrics.observe_run(job.kind, status.value, outcome)
-        log.info("job finished", status=status.value, counts=outcome.recorded_counts(),
-                 api_calls=outcome.api_calls, errors=len(errors))

@@ -34,7 +34,8 @@ EXIT_OK = 0
 EXIT_SHUTDOWN_OVERRAN = 3
 log = get_logger(__name__)
 
-JobsFactory = Callable[[Settings, Ledger], Sequence[ScheduledJob]]
+# Builds the jobs once leadership has started; anything to close at exit goes on the ExitStack.
+JobsFactory = Callable[[Settings, Ledger, contextlib.ExitStack], Sequence[ScheduledJob]]
 
 
 class DaemonError(Exception):
@@ -99,16 +100,19 @@ class Daemon:
         server.start()
         runner = JobRunner(ledger, leadership, self.metrics, self.stop,
                            deadline_seconds=self.settings.schedule.run_deadline_seconds)
-        scheduled = self.jobs(self.settings, ledger)
-        scheduler = build_scheduler(self.settings.schedule, scheduled, runner, self.metrics)
-        scheduler.start()
-        log.info("daemon started", ledger=shown(ledger.url), role=leadership.role().value, epoch=leadership.epoch(),
-                 health=f"http://{daemon.health_host}:{server.port}", jobs=[s.job.kind for s in scheduled])
-        try:
+        with contextlib.ExitStack() as resources:
+            resources.callback(server.stop)
+            scheduled = self.jobs(self.settings, ledger, resources)
+            scheduler = build_scheduler(self.settings.schedule, scheduled, runner, self.metrics)
+            scheduler.start()
+            log.info("daemon started", ledger=shown(ledger.url), role=leadership.role().value,
+                     epoch=leadership.epoch(), health=f"http://{daemon.health_host}:{server.port}",
+                     jobs=[s.job.kind for s in scheduled])
             self.stop.wait()
-            return self._shut_down(scheduler, runner)
-        finally:
-            server.stop()
+            code = self._shut_down(scheduler, runner)
+            if code != EXIT_OK:
+                resources.pop_all()  # a job still runs on these resources; the process is about to leave
+            return code
 
     def _shut_down(self, scheduler: BackgroundScheduler, runner: JobRunner) -> int:
         started = time.monotonic()

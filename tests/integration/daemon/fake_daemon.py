@@ -10,6 +10,7 @@ server, scheduler, signals, shutdown. The ``sync`` job writes one fenced waterma
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
 from collections.abc import Sequence
@@ -19,7 +20,6 @@ from leadsync.cli.run import run_daemon
 from leadsync.config.settings import Settings, load_settings
 from leadsync.daemon.jobs import FunctionJob, JobContext, JobOutcome
 from leadsync.daemon.scheduler import ScheduledJob, every
-from leadsync.daemon.sla_sweep import sla_sweep_job
 from leadsync.ledger import Ledger
 from tests.integration.daemon.helpers import batch_job
 
@@ -55,10 +55,9 @@ def hanging(seconds: float) -> FunctionJob:
 def main(argv: Sequence[str]) -> int:
     args = parse(argv)
 
-    def jobs(settings: Settings, ledger: Ledger) -> list[ScheduledJob]:
+    def jobs(settings: Settings, ledger: Ledger, _resources: contextlib.ExitStack) -> list[ScheduledJob]:
         sync = hanging(args.hang) if args.hang else batch_job("sync", args.batches, pause=args.pause)
-        scheduled = [ScheduledJob(sync, every(args.interval), run_at_start=True),
-                     ScheduledJob(sla_sweep_job(), every(args.interval * 3))]
+        scheduled = [ScheduledJob(sync, every(args.interval), run_at_start=True)]
         if args.leak:
             scheduled.append(ScheduledJob(leaky(settings), every(args.interval), run_at_start=True))
         return scheduled

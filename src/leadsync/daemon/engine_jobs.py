@@ -1,0 +1,70 @@
+"""The real jobs, on the engine's public API: the sync cycle, the daily rescore, the SLA sweep.
+
+Each run builds a :class:`~leadsync.sync.cycle.SyncEngine` with the leader's epoch (so every ledger write
+of the cycle is fenced by it) over connectors wrapped with the run's checkpoint.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from leadsync.app import App
+from leadsync.connectors.port import CrmConnector
+from leadsync.daemon.checkpointed import CheckpointedConnector
+from leadsync.daemon.jobs import RESCORE, SLA_SWEEP, SYNC, FunctionJob, JobContext, JobOutcome
+from leadsync.notify import Notifier
+from leadsync.sla_engine import sweep
+from leadsync.sync.cycle import CycleReport, EngineConfig, SyncEngine
+
+
+def budget_remaining(connector: CrmConnector) -> int | None:
+    """Calls the connector's daily share still allows, as its limiter last saw it (None: not known yet)."""
+    limiter: Any = getattr(getattr(connector, "connection", None), "limiter", None)
+    daily: Any = getattr(limiter, "daily", None)
+    if daily is None or daily.allowance is None:
+        return None
+    return max(0, int(daily.allowance) - int(daily.used))
+
+
+def outcome_of(report: CycleReport, connectors: list[CheckpointedConnector]) -> JobOutcome:
+    written: dict[str, set[object]] = {}
+    for write in report.writes:  # records the cycle sent writes to (per-record failures are in errors)
+        written.setdefault(write.target.system.value, set()).add(write.target)
+    outcome = JobOutcome(
+        counts={"records": report.pull.records, "transitions": len(report.transitions), "writes": len(report.writes)},
+        api_calls={system: c["reads"] + c["writes"] for system, c in report.api_calls.items()},
+        pulled={c.system.value: c.pulled for c in connectors},
+        written={system: len(targets) for system, targets in written.items()},
+        quarantined=report.outcome.quarantined,
+        errors=list(report.errors),
+    )
+    for connector in connectors:
+        remaining = budget_remaining(connector.inner)
+        if remaining is not None:
+            outcome.budget_remaining[connector.system.value] = remaining
+    return outcome
+
+
+def cycle_job(app: App, *, rescore_all: bool) -> FunctionJob:
+    def run(ctx: JobContext) -> JobOutcome:
+        connectors = [CheckpointedConnector(c, ctx) for c in app.connectors]
+        config = EngineConfig.from_settings(app.settings, epoch=ctx.epoch)
+        report = SyncEngine(app.ledger, app.ruleset, connectors, config, app.clock).run_once(rescore_all=rescore_all)
+        return outcome_of(report, connectors)
+
+    return FunctionJob(RESCORE if rescore_all else SYNC, run, records_own_run=True)
+
+
+def sla_sweep_job(app: App, notifier: Notifier | None) -> FunctionJob:
+    warned_until: list[Any] = [None]  # the previous sweep's time: warnings before it were sent
+
+    def run(ctx: JobContext) -> JobOutcome:
+        result = sweep(app.ledger, app.ruleset, ctx.now(), epoch=ctx.epoch, notifier=notifier,
+                       warned_until=warned_until[0], run_id=ctx.run_id)
+        warned_until[0] = result.swept_at
+        return JobOutcome(counts={
+            "breached": len(result.breached), "warned": len(result.warned), "intents": result.intents,
+            "returned_to_pool": len(result.returned_to_pool), "notified": result.notified,
+        }, errors=list(result.problems))
+
+    return FunctionJob(SLA_SWEEP, run)
