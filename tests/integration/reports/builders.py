@@ -12,6 +12,7 @@ from leadsync.ledger import Identity, IdentityKind, Ledger, ScoreSnapshot
 
 BERLIN = ZoneInfo("Europe/Berlin")
 EPOCH_HOLDER = "reports-test"
+WRITTEN_AT = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def berlin(*parts: int) -> datetime:
@@ -41,7 +42,7 @@ def walk(person: str, *steps: tuple[str, datetime]) -> list[Transition]:
 
 def write(ledger: Ledger, transitions: Iterable[Transition] = (), *, activities: Iterable[tuple[str, Activity]] = (),
           identities: Mapping[str, Iterable[Identity]] | None = None, snapshots: Iterable[ScoreSnapshot] = (),
-          now: datetime = utc(2026, 1, 1)) -> int:
+          now: datetime = WRITTEN_AT) -> int:
     """Write everything in one fenced unit of work; returns the epoch used."""
     items = list(transitions)
     acts = list(activities)
