@@ -13,7 +13,10 @@ Streams (pulled in this order):
 * ``calls``, ``emails``, ``meetings``, ``notes``, ``tasks``: search on ``hs_lastmodifieddate``, then one
   associations v4 batch read per up to 1,000 engagements for their contacts; one ActivityRecord per
   (engagement, contact). Archived engagements are not pulled (search does not return them).
-* ``events``: the events API for contacts, oldest first, following ``paging.next.after``.
+* ``events``: the events API for contacts, oldest first, following ``paging.next.after``, up to 1,000
+  per page (the published spec states no maximum; the emulator's is 1,000). Listed without an
+  ``objectId``, as the emulator serves it; HubSpot documents ``objectId`` or an ``objectProperty``
+  filter as required there, so a live portal may need per-contact reads instead.
 
 Every API call goes through :class:`HubSpotConnection` (retries, pacing, budgets) with ``kind="search"``
 for search calls. ``server_time`` comes from the ``Date`` header of the last response, advanced by the
@@ -177,6 +180,8 @@ class HubSpotConnector:
     def _pull_contacts(self, mark: Watermark, window: Window) -> Iterator[Page]:
         properties = convert.contact_properties(self._inbound, self._outbound)
         for hits in self._search(CONTACTS, "lastmodifieddate", properties, mark, window).pages():
+            if not hits:  # a short (or fully repeated) page: nothing to commit
+                continue
             records = [convert.person_record(h.id, h.properties, inbound=self._inbound, outbound=self._outbound,
                                              modstamp=h.ts) for h in hits]
             yield Page(CONTACTS, records, [(h.ts, h.id) for h in hits])
@@ -311,8 +316,14 @@ class HubSpotConnector:
         return found
 
     def apply(self, writes: Sequence[FieldWrite]) -> list[WriteResult]:
-        """Batch updates of 100 records. Backward ``lifecyclestage`` moves (``clear_first``): one batch
-        clearing those fields first, then the set, then a read-back; their results say what is held."""
+        """Batch updates of 100 records, one result per target in first-seen order.
+
+        Backward ``lifecyclestage`` moves (``clear_first``): one batch clearing those fields first, then
+        the set, then a read-back; their results say what the record holds. Per-record 207 errors and
+        whole-batch failures after retries become results (transient or permanent); only
+        :class:`QuotaExhausted` and :class:`AuthError` propagate, since the run must stop (batches
+        already sent are then resolved by :meth:`read_current`).
+        """
         wanted: dict[Target, dict[str, FieldWrite]] = {}
         for write in writes:
             wanted.setdefault(write.target, {})[write.field] = write

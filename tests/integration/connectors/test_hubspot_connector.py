@@ -10,16 +10,18 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from pydantic import SecretStr
 
-from leadsync.connectors.hubspot import HubSpotConnector
+from leadsync.config.settings import HubSpotSettings, Settings
+from leadsync.connectors.hubspot import STREAMS, HubSpotConnector
 from leadsync.connectors.hubspot_client import HubSpotConnection
 from leadsync.connectors.policy import RetrySettings
 from leadsync.connectors.port import ActivityRecord, OwnerRecord, Page, PersonRecord
-from leadsync.connectors.ratelimit import HubSpotLimiter
+from leadsync.connectors.ratelimit import CallCounters, HubSpotLimiter
 from leadsync.domain.identity import RecordRef
 from leadsync.domain.model import System
 from leadsync.domain.planner import FieldWrite, Target
@@ -311,6 +313,7 @@ def test_250_records_in_3_calls_and_a_207_invalid_option_is_quarantinable(make: 
     ids = [sandbox.hs.create_contact({"email": f"batch{n}@write.example"}) for n in range(250)]
     writes = [write(i, "leadsync_score", n) for n, i in enumerate(ids)]
     writes.append(write(ids[17], "hs_lead_status", "NOT_A_STATUS"))
+    writes.append(write(ids[230], "hs_analytics_source", "OFFLINE"))
     before = hits(sandbox)
     results = connector.apply(writes)
     assert delta(before, hits(sandbox)) == {"contacts.batch_update": 3}
@@ -318,7 +321,8 @@ def test_250_records_in_3_calls_and_a_207_invalid_option_is_quarantinable(make: 
     assert [r.target.record_id for r in results] == ids
     bad = [r for r in results if not r.ok]
     assert [(r.target.record_id, r.error_code, r.fields, r.transient) for r in bad] == [
-        (ids[17], "INVALID_OPTION", ("hs_lead_status",), False)]
+        (ids[17], "INVALID_OPTION", ("hs_lead_status",), False),
+        (ids[230], "READ_ONLY_VALUE", ("hs_analytics_source",), False)]
     assert "NOT_A_STATUS" in (bad[0].error or "")
     assert sandbox.hs.contact(ids[200]).props["leadsync_score"] == "200"
     assert "leadsync_score" not in sandbox.hs.contact(ids[17]).props  # the failed record was not applied
@@ -426,3 +430,35 @@ def test_a_429_storm_waits_retry_after_and_the_search_limiter_causes_no_429(
             list(connector.pull(stream, Watermark(), Window(connector.server_time(), connector.server_time())))
     assert limiter.counters.get("hubspot", "rate_limited") == rate_limited
     assert limiter.counters.get("hubspot", "throttled") > 0
+
+
+# ----- construction and server time ------------------------------------------------------------------------
+
+
+def test_from_settings_and_server_time_follows_the_servers_clock_not_ours(
+        sandbox: Sandbox, rules: RuleSet, clean_env: pytest.MonkeyPatch) -> None:
+    settings = Settings(hubspot=HubSpotSettings(host=sandbox.hs_url, access_token=SecretStr(sandbox.hs_token),
+                                                ca_bundle=sandbox.ca_path, lag_margin_seconds=45))
+    counters = CallCounters()
+    connector = HubSpotConnector.from_settings(settings, rules.fields, counters=counters)
+    try:
+        assert connector.lag_margin == timedelta(seconds=45)
+        assert list(connector.streams()) == list(STREAMS)
+        sandbox.clock.set_offset(7200)
+        try:
+            skewed = connector.server_time()  # no response seen yet: one cheap owners call
+            assert connector.calls().by_endpoint == {"owners.list": 1}
+            assert counters.get("hubspot", "calls") == 1
+            local = datetime.now(UTC)
+            assert timedelta(seconds=7190) < skewed - local < timedelta(seconds=7210)
+            time.sleep(0.3)
+            assert connector.server_time() > skewed  # advanced by elapsed time, without another call
+            assert connector.calls().by_endpoint == {"owners.list": 1}
+        finally:
+            sandbox.clock.set_offset(0)
+        list(connector.pull("owners", Watermark(), Window(None, skewed)))
+        assert abs(connector.server_time() - datetime.now(UTC)) < timedelta(seconds=5)
+    finally:
+        connector.close()
+    with pytest.raises(ValueError, match="no stream"):
+        list(connector.pull("deals", Watermark(), Window(None, skewed)))
