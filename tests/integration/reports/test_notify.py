@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import itertools
 import json
 import threading
 import time
@@ -45,7 +46,7 @@ class Receiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+            def do_POST(self) -> None:
                 receiver.hold.wait(10)
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 receiver.arrivals.append(time.monotonic())
@@ -132,7 +133,7 @@ def test_rate_limit_spaces_messages(receiver: Receiver, tmp_path: Path) -> None:
         notifier.submit(mql_handoff(f"p{n}", AT))
     notifier.close(5)
     arrivals = receiver.arrivals
-    gaps = [b - a for a, b in zip(arrivals, arrivals[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(arrivals)]
     assert len(arrivals) == 4 and all(gap >= 0.04 for gap in gaps)  # 20/s with no burst: >= 50 ms apart
 
 
