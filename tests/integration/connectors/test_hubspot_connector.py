@@ -67,11 +67,10 @@ def make(sandbox: Sandbox, rules: RuleSet, limiter: HubSpotLimiter) -> Iterator[
     opened: list[HubSpotConnector] = []
 
     def build(*, lag: float = 0.0, retry: RetrySettings | None = None, sleep: Callable[[float], None] = time.sleep,
-              emulator_sandbox: Sandbox | None = None, own_limiter: bool = False) -> HubSpotConnector:
+              emulator_sandbox: Sandbox | None = None, own_limiter: HubSpotLimiter | None = None) -> HubSpotConnector:
         target = emulator_sandbox or sandbox
         connection = HubSpotConnection(access_token=target.hs_token, host=target.hs_url, ca_bundle=target.ca_path,
-                                       retry=retry, sleep=sleep,
-                                       limiter=None if own_limiter else limiter)
+                                       retry=retry, sleep=sleep, limiter=own_limiter or limiter)
         connector = HubSpotConnector(connection, rules.fields, lag_margin_seconds=lag)
         opened.append(connector)
         return connector
@@ -225,7 +224,8 @@ def test_a_tie_flood_past_the_10k_cap_is_read_once_each_without_a_400(make: Make
         flooded.hs.load_org({"contacts": [
             {"id": str(500_000 + n), "createdAt": stamp, "updatedAt": stamp,
              "properties": {"email": f"bulk{n}@import.example"}} for n in range(10_300)]})
-        connector = make(emulator_sandbox=flooded, own_limiter=True)
+        unthrottled = HubSpotLimiter.build(search_per_second=1000, burst_limit=10_000)  # as the emulator here
+        connector = make(emulator_sandbox=flooded, own_limiter=unthrottled)
         expected = live_contacts(flooded)
         pages, _, _ = cycle(connector, "contacts", Watermark())
         ids = [p.ref.record_id for p in persons(pages)]
