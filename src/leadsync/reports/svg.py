@@ -7,6 +7,7 @@ carries a ``<title>`` tooltip with its exact value, so the picture never hides a
 
 from __future__ import annotations
 
+import math
 from html import escape
 
 from leadsync.reports.model import Chart
@@ -14,7 +15,7 @@ from leadsync.reports.model import Chart
 PALETTE = ("#2b6cb0", "#dd6b20", "#38a169", "#805ad5", "#d53f8c", "#319795", "#b7791f", "#4a5568")
 WIDTH = 760
 PLOT_LEFT = 56
-PLOT_RIGHT = 16
+PLOT_RIGHT = 48  # room for the last label of a line chart
 PLOT_TOP = 16
 PLOT_BOTTOM = 64
 
@@ -38,8 +39,12 @@ def _svg(height: int, title: str, inner: list[str]) -> str:
 
 
 def _top(chart: Chart) -> float:
+    """The axis maximum: the peak rounded up to 1, 2, 2.5 or 5 times a power of ten (so ticks read well)."""
     peak = max((v for s in chart.series for v in s.values), default=0.0)
-    return peak if peak > 0 else 1.0
+    if peak <= 0:
+        return 1.0
+    magnitude: float = 10.0 ** math.floor(math.log10(peak))
+    return float(next(step * magnitude for step in (1, 2, 2.5, 5, 10) if step * magnitude >= peak))
 
 
 def _axis(height: int, top: float, unit: str) -> list[str]:
