@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import email.utils
 import json
-import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
@@ -53,8 +52,9 @@ from leadsync.domain.lifecycle import LifecycleRules
 from leadsync.domain.model import System
 from leadsync.domain.planner import FieldWrite, Scalar, Target, canonical
 from leadsync.domain.watermark import Watermark, Window, keyset_after
+from leadsync.logging import get_logger
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 CONTACTS = "contacts"
 STREAMS: tuple[str, ...] = ("owners", "contacts", "contacts_archived", *convert.ENGAGEMENT_TYPES, "events")
@@ -127,7 +127,7 @@ class HubSpotConnector:
             try:
                 self._last_date = (email.utils.parsedate_to_datetime(value), self._monotonic())
             except (TypeError, ValueError):
-                log.warning("hubspot: unreadable Date header %r", value)
+                log.warning("hubspot.unreadable_date_header", value=value)
 
     def calls(self) -> CallCounts:
         return CallCounts(self._counts.reads, self._counts.writes, dict(self._counts.by_endpoint))
@@ -302,7 +302,9 @@ class HubSpotConnector:
                 keys.append((occurred, event_id))
                 record = convert.event_record(event_id, event_type, str(event.get("objectId")), occurred,
                                               event.get("properties") or {})
-                if record is None:
+                if record is None:  # counted, and named once, so an unscored event type is never silent
+                    if event_type not in self.skipped_events:
+                        log.info("hubspot.event_type_not_scored", event_type=event_type)
                     self.skipped_events[event_type] = self.skipped_events.get(event_type, 0) + 1
                 else:
                     records.append(record)

@@ -283,10 +283,14 @@ def test_events_page_views_and_form_fills_in_order(make: Make, sandbox: Sandbox)
     _, mark, _ = cycle(connector, "events", Watermark())
     sandbox.hs.page_view(contact, "https://www.leadsync-demo.example/pricing")
     sandbox.hs.submit_form(contact, "Contact us", page_url="https://www.leadsync-demo.example/contact")
+    with sandbox.hs.lock:
+        custom = sandbox.hs.add_event("contact", contact, "pe4711_watched_demo", sandbox.hs.now_ms(), {})
     settle()
     pages, mark, _ = cycle(connector, "events", mark)
     got = activities(pages)
     assert [(a.activity.type, a.who.record_id) for a in got] == [("page_view", contact), ("form_fill", contact)]
+    assert connector.skipped_events == {"pe4711_watched_demo": 1}  # not scored, but counted and passed over
+    assert custom.id in {key for page in pages for _, key in page.cursor_keys}
     assert got[0].activity.properties["url"] == "https://www.leadsync-demo.example/pricing"
     assert got[1].activity.properties["form_name"] == "Contact us"
     settle()
