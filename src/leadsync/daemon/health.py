@@ -47,11 +47,13 @@ class HealthState:
         self.started = time.monotonic()
         self._lock = threading.Lock()
         self._cached: tuple[float, LedgerSnapshot | str] | None = None
+        # Short against the interval, so a cached read never makes a healthy replica look stale.
+        self.ttl = min(SNAPSHOT_TTL_SECONDS, sync_interval / 4)
 
     def snapshot(self) -> LedgerSnapshot | str:
         """The ledger snapshot, or the reason the ledger could not be read."""
         with self._lock:
-            if self._cached is not None and time.monotonic() - self._cached[0] < SNAPSHOT_TTL_SECONDS:
+            if self._cached is not None and time.monotonic() - self._cached[0] < self.ttl:
                 return self._cached[1]
             try:
                 with self.ledger.reading() as uow:

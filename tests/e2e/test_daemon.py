@@ -1,0 +1,272 @@
+"""The daemon as an operator runs it: real processes, real HTTP, a real SQLite file and PostgreSQL.
+
+The processes run everything ``leadsync run`` runs (settings, logging, ledger, leadership, health server,
+scheduler, signals, shutdown) with fast fake jobs (``tests/integration/daemon/fake_daemon.py``), so a
+cycle takes a second and every shutdown point can be hit on purpose.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from leadsync.ledger import RunStatus, SyncRun, open_ledger, upgrade
+from tests.integration.ledger.conftest import pg_admin_url, pg_url
+
+__all__ = ["pg_admin_url", "pg_url"]
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for(check: Callable[[], Any], seconds: float = 30.0, what: str = "condition") -> Any:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"{what} not met within {seconds}s")
+
+
+class Secrets:
+    def __init__(self, tmp: Path) -> None:
+        self.token = f"pat-na1-{uuid.uuid4()}"
+        self.password = f"Tr0ub4dor{uuid.uuid4().hex[:10]}"  # looks like any word: only registration masks it
+        self.password_file = tmp / "sf-password"
+        self.password_file.write_text(self.password + "\n", encoding="utf-8")
+
+    def all(self) -> list[str]:
+        return [self.token, self.password]
+
+
+class Daemon:
+    def __init__(self, tmp: Path, url: str, secrets: Secrets, *args: str, name: str = "d", deadline: float = 10,
+                 env: dict[str, str] | None = None) -> None:
+        self.port = free_port()
+        config = tmp / f"{name}.toml"
+        config.write_text(
+            f'[ledger]\nurl = "{url}"\n'
+            f'[salesforce]\nusername = "integration@example.com"\npassword_file = "{secrets.password_file}"\n'
+            f'[schedule]\nsync_interval_seconds = 1\n'
+            f'[daemon]\nhealth_port = {self.port}\nlog_format = "json"\nshutdown_deadline_seconds = {deadline}\n',
+            encoding="utf-8",
+        )
+        clean = {k: v for k, v in os.environ.items() if not k.startswith("LEADSYNC_")}
+        clean.update({"LEADSYNC__HUBSPOT__ACCESS_TOKEN": secrets.token, **(env or {})})
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "tests.integration.daemon.fake_daemon", "--config", str(config), *args],
+            cwd=ROOT, env=clean, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        self.lines: list[str] = []
+        self._pumps = [threading.Thread(target=self._pump, args=[s], daemon=True)
+                       for s in (self.process.stdout, self.process.stderr)]
+        for pump in self._pumps:
+            pump.start()
+
+    def _pump(self, stream: Any) -> None:
+        for line in stream:
+            self.lines.append(line.rstrip("\n"))
+
+    def get(self, path: str) -> tuple[int, str]:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=5) as reply:
+                return reply.status, reply.read().decode()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read().decode()
+        except OSError:
+            return 0, ""
+
+    def readyz(self) -> dict[str, Any]:
+        code, body = self.get("/readyz")
+        return {"code": code, **json.loads(body)} if code else {"code": 0}
+
+    def metric(self, name: str) -> float | None:
+        _, text = self.get("/metrics")
+        for line in text.splitlines():
+            if line.startswith(name + " "):
+                return float(line.rsplit(" ", 1)[1])
+        return None
+
+    def wait_exit(self, seconds: float) -> int:
+        code = self.process.wait(timeout=seconds)
+        for pump in self._pumps:
+            pump.join(5)
+        return code
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+
+
+@pytest.fixture
+def daemons() -> Iterator[list[Daemon]]:
+    started: list[Daemon] = []
+    yield started
+    for daemon in started:
+        daemon.stop()
+
+
+def runs(url: str) -> list[SyncRun]:
+    with open_ledger(url) as ledger, ledger.reading() as uow:
+        return uow.runs.latest(500)
+
+
+def running_sync(url: str) -> bool:
+    return any(r.kind == "sync" and r.status is RunStatus.RUNNING for r in runs(url))
+
+
+def sqlite_url(tmp_path: Path) -> str:
+    url = f"sqlite:///{tmp_path}/ledger.db"
+    upgrade(url)
+    return url
+
+
+def test_the_daemon_serves_health_runs_cycles_and_stops_cleanly_on_sigterm(
+    tmp_path: Path, daemons: list[Daemon]
+) -> None:
+    url, secrets = sqlite_url(tmp_path), Secrets(tmp_path)
+    daemon = Daemon(tmp_path, url, secrets, "--batches", "30", "--pause", "0.05", "--leak")
+    daemons.append(daemon)
+    assert wait_for(lambda: daemon.get("/healthz")[0] == 200, what="/healthz")
+    ready = wait_for(lambda: (r := daemon.readyz()).get("code") == 200 and "last good" in r["reason"] and r,
+                     what="/readyz after a cycle")
+    assert ready["role"] == "leader"
+    assert wait_for(lambda: daemon.metric('leadsync_job_runs_total{job="sync",outcome="succeeded"}'))
+    assert daemon.metric("leadsync_leader") == 1
+    assert daemon.metric('leadsync_records_pulled_total{system="salesforce"}') >= 300
+    assert wait_for(lambda: daemon.metric('leadsync_job_runs_total{job="leaky",outcome="failed"}'))
+
+    wait_for(lambda: running_sync(url), what="a sync run in progress")
+    signalled = time.monotonic()
+    daemon.process.send_signal(signal.SIGTERM)
+    assert daemon.wait_exit(15) == 0
+    assert time.monotonic() - signalled < 10  # the configured shutdown deadline
+
+    recorded = runs(url)
+    assert not [r for r in recorded if r.status is RunStatus.RUNNING]
+    interrupted = recorded[0] if recorded[0].kind == "sync" else next(r for r in recorded if r.kind == "sync")
+    assert interrupted.status is RunStatus.ABORTED
+    assert interrupted.errors == ("stopped at a batch boundary: shutdown requested",)
+    with open_ledger(url) as ledger, ledger.reading() as uow:
+        mark = uow.watermarks.get("sync")
+    assert mark is not None and int(mark.value) == interrupted.counts["batches"] < 30  # whole batches only
+    assert not (tmp_path / "ledger.db.lock.holder").exists()  # the lock is released
+
+    logged = [json.loads(line) for line in daemon.lines]  # every line is JSON
+    assert {"daemon started", "job started", "job finished", "shutdown requested", "daemon stopped"} <= {
+        e["event"] for e in logged}
+    assert all(e.get("run_id") for e in logged if e["event"] in ("job started", "job finished"))
+    leaks = [line for line in daemon.lines if any(secret in line for secret in secrets.all())]
+    assert leaks == []
+    failures = [e for e in logged if e["event"] == "job failed"]
+    assert failures and "login refused for token *** with password ***" in failures[0]["exception"]
+    leaky = [r for r in recorded if r.kind == "leaky"]
+    assert leaky and all(not any(s in e for s in secrets.all() for e in r.errors) for r in leaky)
+
+
+def test_a_second_daemon_on_one_sqlite_file_is_refused_with_a_clear_message(
+    tmp_path: Path, daemons: list[Daemon]
+) -> None:
+    url, secrets = sqlite_url(tmp_path), Secrets(tmp_path)
+    first = Daemon(tmp_path, url, secrets, name="first")
+    daemons.append(first)
+    wait_for(lambda: first.get("/healthz")[0] == 200, what="first daemon up")
+    second = Daemon(tmp_path, url, secrets, name="second")
+    daemons.append(second)
+    assert second.wait_exit(30) == 1
+    message = "\n".join(second.lines)
+    assert f"{tmp_path}/ledger.db.lock" in message and f"pid {first.process.pid}" in message
+    assert first.process.poll() is None and first.get("/healthz")[0] == 200  # the first one is unharmed
+
+
+def test_an_out_of_date_schema_is_refused_unless_auto_upgrade_is_set(tmp_path: Path, daemons: list[Daemon]) -> None:
+    url, secrets = f"sqlite:///{tmp_path}/fresh.db", Secrets(tmp_path)
+    refused = Daemon(tmp_path, url, secrets, name="refused")
+    daemons.append(refused)
+    assert refused.wait_exit(30) == 1
+    assert "refusing to start: ledger has no schema yet; run `leadsync db upgrade`" in "\n".join(refused.lines)
+    upgraded = Daemon(tmp_path, url, secrets, name="upgraded", env={"LEADSYNC__LEDGER__AUTO_UPGRADE": "true"})
+    daemons.append(upgraded)
+    wait_for(lambda: upgraded.readyz().get("code") == 200, what="auto-upgraded daemon ready")
+    upgraded.process.send_signal(signal.SIGINT)
+    assert upgraded.wait_exit(15) == 0
+
+
+def test_a_job_that_overruns_the_shutdown_deadline_exits_non_zero_with_a_clear_message(
+    tmp_path: Path, daemons: list[Daemon]
+) -> None:
+    url, secrets = sqlite_url(tmp_path), Secrets(tmp_path)
+    daemon = Daemon(tmp_path, url, secrets, "--hang", "60", deadline=1)
+    daemons.append(daemon)
+    wait_for(lambda: running_sync(url), what="the hanging run")
+    signalled = time.monotonic()
+    daemon.process.send_signal(signal.SIGTERM)
+    assert daemon.wait_exit(20) == 3
+    assert time.monotonic() - signalled < 10
+    assert "shutdown deadline of 1s passed with a job still running" in "\n".join(daemon.lines)
+
+
+@pytest.mark.postgres
+def test_two_daemons_on_postgresql_one_leads_and_the_other_takes_over_after_sigkill(
+    tmp_path: Path, daemons: list[Daemon], pg_url: str
+) -> None:
+    upgrade(pg_url)
+    secrets = Secrets(tmp_path)
+    with_password = pg_url.replace("postgres@", f"postgres:{secrets.password}@", 1)
+    args = ("--batches", "10", "--pause", "0.1")
+    a = Daemon(tmp_path, with_password, secrets, *args, name="a")
+    daemons.append(a)
+    wait_for(lambda: a.readyz().get("role") == "leader", what="a leads")
+    b = Daemon(tmp_path, with_password, secrets, *args, name="b")
+    daemons.append(b)
+    wait_for(lambda: b.readyz().get("role") == "standby", what="b stands by")
+    time.sleep(3)  # several of b's retries: it must not get in while a lives
+    assert (a.readyz()["role"], b.readyz()["role"]) == ("leader", "standby")
+    assert b.metric("leadsync_leader") == 0 and a.metric("leadsync_leader") == 1
+    assert b.readyz()["code"] == 200  # a standby is ready while the leader's cycles are recent
+
+    wait_for(lambda: running_sync(pg_url), what="a sync run of a's in progress")
+    a.process.kill()
+    killed = time.monotonic()
+    wait_for(lambda: b.readyz().get("role") == "leader", seconds=15, what="b takes over")
+    assert time.monotonic() - killed < 10
+    wait_for(lambda: any(r.status is RunStatus.SUCCEEDED and r.epoch == 2 for r in runs(pg_url)),
+             what="a cycle by the new leader")
+
+    recorded = sorted(runs(pg_url), key=lambda r: r.started_at)
+    assert {r.epoch for r in recorded} == {1, 2}
+    epochs_in_order = [r.epoch for r in recorded]
+    assert epochs_in_order == sorted(epochs_in_order)  # no run of the old leader after the new one began
+    cut_off = [r for r in recorded if r.epoch == 1 and r.status is RunStatus.ABORTED]
+    assert len(cut_off) == 1 and "leader changed" in cut_off[0].errors[0]  # closed by the new leader
+    with open_ledger(pg_url) as ledger:
+        assert ledger.current_epoch() == 2
+        with ledger.reading() as uow:
+            mark = uow.watermarks.get("sync")
+    assert mark is not None
+    b.process.send_signal(signal.SIGTERM)
+    assert b.wait_exit(15) == 0
+    leaks = [line for line in a.lines + b.lines if any(secret in line for secret in secrets.all())]
+    assert leaks == []
+
+
