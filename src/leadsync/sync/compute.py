@@ -8,6 +8,7 @@ quarantine for the same cause are left out (they are retried once the cause chan
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from typing import Any
 from leadsync.domain.evaluate import Evaluation, PersonState, desired_fields, evaluate
 from leadsync.domain.lifecycle import Role
 from leadsync.domain.model import PERSON_FIELDS, Activity, CrmFacts, OwnerKind, Person, System, Transition
-from leadsync.domain.planner import FieldWrite, Scalar, Skip, Target, plan_writes, value_hash
+from leadsync.domain.planner import HUBSPOT_STAGE_FIELD, FieldWrite, Scalar, Skip, Target, plan_writes, value_hash
 from leadsync.ledger import ScoreSnapshot, UnitOfWork
 from leadsync.rules.ruleset import RuleSet
 from leadsync.sync.reopen import crm_user_reopen
@@ -53,10 +54,19 @@ def _float(value: Any) -> float | None:
         return None
 
 
+# Which record speaks first for who a person is: the CRM's contact, then its lead, then HubSpot. A fixed
+# order, not "latest modstamp wins": our own writes bump modstamps, and a merge that followed them would
+# flip fields (and grades) back and forth between the systems every cycle.
+FIELD_PRECEDENCE = {(System.HUBSPOT, "contact"): 0, (System.SALESFORCE, "lead"): 1, (System.SALESFORCE, "contact"): 2}
+
+
 def build_person(person_id: str, records: Sequence[StoredRecord]) -> Person:
-    """Person fields from all live records, the most recently modified value winning per field."""
+    """Person fields from all live records; where several hold a value, the record first in
+    :data:`FIELD_PRECEDENCE` wins (then the lowest record id, so the outcome never depends on order)."""
     merged: dict[str, Any] = {}
-    for record in sorted(records, key=lambda r: (r.modstamp, r.ref)):
+    ranked = sorted(records, key=lambda r: (FIELD_PRECEDENCE.get((r.ref.system, r.ref.kind), -1), r.ref),
+                    reverse=True)
+    for record in reversed(ranked):
         merged.update({k: v for k, v in record.fields.items() if v not in (None, "")})
     canonical: dict[str, Any] = {k: merged.pop(k) for k in list(merged) if k in PERSON_FIELDS}
     canonical["employees"] = _int(canonical.get("employees"))
@@ -165,11 +175,21 @@ def plan_person(uow: UnitOfWork, state: SyncState, person_id: str, ruleset: Rule
     desired = desired_fields(evaluation, targets, ruleset.fields)
     current = {(t, f.field): writable[t].current.get(f.field) for t in targets for f in desired if f.target == t}
     plan = plan_writes(desired, current, state.last_written(targets))
-    result = PersonPlan(person_id, evaluation, transitions, list(plan.writes), list(plan.skipped),
+    result = PersonPlan(person_id, evaluation, transitions, [_leaving_other(w) for w in plan.writes],
+                        list(plan.skipped),
                         known_before=person_state.lifecycle_status is not None)
     _hold_quarantined(uow, result, writable, ruleset.version)
     result.snapshot = _snapshot(uow, evaluation, ruleset.version, now)
     return result
+
+
+def _leaving_other(write: FieldWrite) -> FieldWrite:
+    """HubSpot ranks ``other`` after every stage, so leaving it is a backward move HubSpot silently drops
+    unless the field is cleared first; the core's stage order leaves ``other`` out, so mark it here."""
+    if (write.target.system is System.HUBSPOT and write.field == HUBSPOT_STAGE_FIELD and write.previous == "other"
+            and write.value not in (None, "", "other")):
+        return dataclasses.replace(write, clear_first=True)
+    return write
 
 
 def _hold_quarantined(uow: UnitOfWork, plan: PersonPlan, records: Mapping[Target, StoredRecord],

@@ -25,7 +25,7 @@ from leadsync.config.settings import Settings
 from leadsync.connectors.port import CrmConnector
 from leadsync.domain.model import ContactStatusChange, System, Transition
 from leadsync.domain.planner import FieldWrite, GuardVerdict, Target, mass_change_guard
-from leadsync.domain.watermark import Watermark, advance, window
+from leadsync.domain.watermark import Watermark, Window, advance, window
 from leadsync.ledger import NO_LEADER_EPOCH, IntentRecord, IntentState, Ledger, RunStatus, UnitOfWork
 from leadsync.ledger import Watermark as StoredWatermark
 from leadsync.logging import get_logger, start_job
@@ -37,6 +37,9 @@ from leadsync.sync.state import SyncState, ref_of, rolled_back
 
 # Records per write call the real APIs take (sObject Collections; HubSpot batch update).
 WRITE_BATCH: Mapping[System, int] = {System.SALESFORCE: 200, System.HUBSPOT: 100}
+
+# The watermark row (beside each stream's own) that keeps where the last completed read of it ended.
+END_SUFFIX = "@read_until"
 
 UowFactory = Callable[[], contextlib.AbstractContextManager[UnitOfWork]]
 
@@ -167,15 +170,28 @@ class SyncEngine:
             key = f"{system.value}:{stream}"
             with uow_factory() as uow:
                 mark = _from_ledger(uow.watermarks.get(key))
-            span = window(mark, server_now, overlap=self.config.overlap[system],
-                          lag_margin=self.config.lag_margin[system])
+                read_until = _from_ledger(uow.watermarks.get(key + END_SUFFIX)).value
+            span = self._window(system, mark, read_until, server_now)
             for page in connector.pull(stream, mark, span):
                 with uow_factory() as uow:
                     ingest_page(uow, page, report.started_at, report.run_id, report.pull)
                     mark = advance(mark, page.cursor_keys, limit=span.end)
                     if mark.value is not None:
                         uow.watermarks.save(_to_ledger(key, mark), report.started_at, run_id=report.run_id)
+            with uow_factory() as uow:  # the whole window was read: late rows can only be newer than this
+                uow.watermarks.save(_to_ledger(key + END_SUFFIX, Watermark(span.end)), report.started_at,
+                                    run_id=report.run_id)
             self.log.info("stream pulled", system=system.value, stream=stream)
+
+    def _window(self, system: System, mark: Watermark, read_until: datetime | None, server_now: datetime) -> Window:
+        """The pull window. Rows committed late carry timestamps shortly before the moment they became
+        visible, so the overlap is measured back from where the last completed read *ended*, not from the
+        newest row: an idle stream then re-reads nothing (one call, no rows) instead of its last rows."""
+        overlap = self.config.overlap[system]
+        span = window(mark, server_now, overlap=overlap, lag_margin=self.config.lag_margin[system])
+        if mark.value is None or read_until is None:
+            return span
+        return Window(start=min(mark.value, read_until - overlap), end=span.end)
 
     def _compute(self, uow: UnitOfWork, now: datetime, rescore_all: bool) -> list[PersonPlan]:
         state = SyncState(uow)

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from leadsync.connectors.port import ActivityRecord, OpportunityRecord, OwnerRecord, Page, PersonRecord
 from leadsync.domain.identity import IdentityIndex, IdentityPlan, IncomingRecord, RecordRef, normalise_email, resolve
-from leadsync.domain.model import Activity
-from leadsync.domain.planner import canonical, is_echo
+from leadsync.domain.model import Activity, System
+from leadsync.domain.planner import HUBSPOT_STAGE_FIELD, canonical, is_echo
 from leadsync.ledger import Identity, UnitOfWork
 from leadsync.sync.state import IDENTITY_KINDS, OBJECTS, StoredRecord, SyncState
 
@@ -137,7 +137,7 @@ def _email_of(people: Sequence[PersonRecord], ref: RecordRef) -> str | None:
 
 def _store_person(uow: UnitOfWork, state: SyncState, record: PersonRecord, person: str, stats: PullStats) -> None:
     before = state.record(record.ref)
-    facts_changed = before is None or before.facts != record.facts
+    facts_changed = before is None or not _same_facts(uow, before, record)
     stored = StoredRecord(
         ref=record.ref, person_id=person, email=normalise_email(record.email), modstamp=record.modstamp,
         fields=dict(record.fields), facts=record.facts, current=dict(record.current), deleted=record.deleted,
@@ -153,7 +153,7 @@ def _really_changed(uow: UnitOfWork, before: StoredRecord | None, after: StoredR
     """False when nothing but our own writes came back (echo suppression) or nothing changed at all."""
     if before is None or before.person_id != after.person_id:
         return True
-    same = (before.email == after.email and before.deleted == after.deleted and before.facts == after.facts
+    same = (before.email == after.email and before.deleted == after.deleted and _same_facts(uow, before, after)
             and _canonical_map(before.fields) == _canonical_map(after.fields))
     if not same:
         return True
@@ -166,6 +166,19 @@ def _really_changed(uow: UnitOfWork, before: StoredRecord | None, after: StoredR
             return True  # a CRM user edited one of the mapped fields
     stats.echoes += bool(changed)
     return False
+
+
+def _same_facts(uow: UnitOfWork, before: StoredRecord, after: StoredRecord | PersonRecord) -> bool:
+    """Equal facts, or facts that differ only by HubSpot's stage now holding the value we wrote into it
+    (our write echoing back through an input fact is not news)."""
+    if before.facts == after.facts:
+        return True
+    stage = after.facts.hubspot_stage
+    if after.ref.system is not System.HUBSPOT or replace(before.facts, hubspot_stage=stage) != after.facts:
+        return False
+    last = uow.outbox.written_hash(System.HUBSPOT, OBJECTS[(after.ref.system, after.ref.kind)],
+                                   after.ref.record_id, HUBSPOT_STAGE_FIELD)
+    return is_echo(stage, last)
 
 
 def _canonical_map(values: object) -> dict[str, str]:
