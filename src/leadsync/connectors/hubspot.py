@@ -64,6 +64,7 @@ LIST_MAX = 100
 OWNERS_MAX = 500
 EVENTS_MAX = 1_000
 ONE_MS = timedelta(milliseconds=1)
+NO_ASSOCIATIONS = "crm.associations.NO_ASSOCIATIONS_FOUND"
 Check = tuple[str, str, str, frozenset[str] | None, bool]  # where, object, property, values, must be writable
 
 
@@ -116,7 +117,12 @@ class HubSpotConnector:
             finally:
                 response.release_conn()
             self._note_date(response.headers)
-            return json.loads(body) if body else {}, response.status, response.headers
+            try:
+                parsed = json.loads(body) if body else {}
+            except ValueError as exc:  # a proxy's HTML page or a cut-off body: worth another try
+                raise TransientError(f"{endpoint}: reply is not JSON ({exc})", system="hubspot",
+                                     status=response.status, error_code="BAD_REPLY") from exc
+            return parsed, response.status, response.headers
 
         data: dict[str, Any] = self.connection.call(once, kind=kind)
         return data
@@ -270,6 +276,10 @@ class HubSpotConnector:
                 more = _next_after(result)  # over 500 associations of one engagement: its own cursor
                 if more is not None:
                     pending.append({"id": source, "after": more})
+            for error in data.get("errors") or ():  # "no associations" is an answer; anything else is news
+                if error.get("subCategory") != NO_ASSOCIATIONS:
+                    log.warning("hubspot.association_read_error", engagement_type=kind,
+                                category=error.get("category"), message=error.get("message"))
         return found
 
     def _disposition_table(self, hit: Hit) -> Mapping[str, str]:
@@ -348,9 +358,16 @@ class HubSpotConnector:
                 results[target] = WriteResult(target, False, "WRONG_SYSTEM", f"not a HubSpot record: {target}")
         clearing = [t for t, ws in wanted.items() if t not in results and any(w.clear_first for w in ws.values())]
         self._update({t: {f: "" for f, w in wanted[t].items() if w.clear_first} for t in clearing}, results)
+        cleared = [t for t in clearing if results[t].ok]
         setting = [t for t in wanted if t not in results or results[t].ok]  # a failed clear skips its set
         self._update({t: {f: convert.to_property(w.value) for f, w in wanted[t].items()} for t in setting}, results)
-        self._confirm([t for t in clearing if results.get(t) is not None and results[t].ok], wanted, results)
+        for target in cleared:
+            if not results[target].ok:  # the clear went through, the set did not: say what the record holds
+                failed = results[target]
+                note = ", ".join(f for f, w in wanted[target].items() if w.clear_first)
+                results[target] = WriteResult(target, False, failed.error_code, f"{failed.error} ({note} was "
+                                              "cleared first and is now empty)", failed.fields, failed.transient)
+        self._confirm([t for t in cleared if results[t].ok], wanted, results)
         return [results[t] for t in wanted]
 
     def _update(self, properties: Mapping[Target, dict[str, str]], results: dict[Target, WriteResult]) -> None:

@@ -466,3 +466,27 @@ def test_from_settings_and_server_time_follows_the_servers_clock_not_ours(
         connector.close()
     with pytest.raises(ValueError, match="no stream"):
         list(connector.pull("deals", Watermark(), Window(None, skewed)))
+
+
+def test_a_failed_clear_skips_its_set_and_a_failed_set_after_a_clear_says_the_field_is_empty(
+        make: Make, sandbox: Sandbox) -> None:
+    stuck = sandbox.hs.create_contact({"email": "stuck@stage.example", "lifecyclestage": "customer"})
+    emptied = sandbox.hs.create_contact({"email": "emptied@stage.example", "lifecyclestage": "customer"})
+    plain = sandbox.hs.create_contact({"email": "plain@stage.example"})
+    sandbox.hs.faults.add(kind="hs_batch_error", endpoint="contacts.batch_update",
+                          params={"ids": [stuck], "category": "VALIDATION_ERROR", "message": "refused"})
+    # Faults fire in order, one request each: the clear request meets the first, the set the second.
+    sandbox.hs.faults.add(kind="hs_batch_error", endpoint="contacts.batch_update",
+                          params={"ids": [emptied], "category": "RATE_LIMITS", "message": "busy"})
+    connector = make()
+    results = connector.apply([write(stuck, "lifecyclestage", "lead", clear_first=True),
+                               write(emptied, "lifecyclestage", "lead", clear_first=True),
+                               write(plain, "leadsync_grade", "A")])
+    by_id = {r.target.record_id: r for r in results}
+    assert (by_id[stuck].ok, by_id[stuck].error, by_id[stuck].transient) == (False, "refused", False)
+    assert sandbox.hs.contact(stuck).props["lifecyclestage"] == "customer"  # never cleared, never set
+    assert (by_id[emptied].ok, by_id[emptied].transient) == (False, True)
+    assert "lifecyclestage was cleared first and is now empty" in (by_id[emptied].error or "")
+    assert "lifecyclestage" not in sandbox.hs.contact(emptied).props
+    assert by_id[plain].ok and sandbox.hs.contact(plain).props["leadsync_grade"] == "A"
+    assert connector.calls().by_endpoint == {"contacts.batch_update": 2}  # nothing left to read back
