@@ -92,23 +92,23 @@ def lower_bound_groups(ts_property: str, after_ts: datetime | None, after_id: st
 
 
 def search_body(groups: list[list[dict[str, str]]], *, end: datetime, ts_property: str, sort_property: str,
-                properties: Sequence[str], after: int) -> dict[str, Any]:
+                properties: Sequence[str], after: int, limit: int = PAGE_LIMIT) -> dict[str, Any]:
     """One search request: every group also bounded by the window end, sorted ascending."""
     bounded = [[*group, _filter(ts_property, "LTE", epoch_ms(end))] for group in groups]
     body: dict[str, Any] = {
         "filterGroups": [{"filters": filters} for filters in bounded],
         "sorts": [{"propertyName": sort_property, "direction": "ASCENDING"}],
         "properties": list(properties),
-        "limit": PAGE_LIMIT,
+        "limit": limit,
     }
     if after:
         body["after"] = str(after)
     return body
 
 
-def may_request(after: int) -> bool:
+def may_request(after: int, *, limit: int = PAGE_LIMIT, budget: int = QUERY_BUDGET) -> bool:
     """True when a page at offset ``after`` stays inside the query budget (and so below the cap)."""
-    return after + PAGE_LIMIT <= QUERY_BUDGET
+    return after + limit <= budget
 
 
 class KeysetSearch:
@@ -116,11 +116,16 @@ class KeysetSearch:
 
     ``pages()`` yields the hits of each API page (ids already handed back at the restart stamp are
     dropped, so a page may come out shorter than the API's, or empty when the API page was short).
+    ``page_limit`` and ``budget`` exist so tests can exercise restarts on a few dozen records.
     """
 
     def __init__(self, run: Runner, *, ts_property: str, properties: Sequence[str], end: datetime,
-                 after_ts: datetime | None, after_id: str | None, start: datetime | None = None) -> None:
+                 after_ts: datetime | None, after_id: str | None, start: datetime | None = None,
+                 page_limit: int = PAGE_LIMIT, budget: int = QUERY_BUDGET) -> None:
+        if not 0 < page_limit <= budget <= RESULT_CAP:
+            raise ValueError(f"need 0 < page_limit <= budget <= {RESULT_CAP}")
         self.run = run
+        self.page_limit, self.budget = page_limit, budget
         self.ts_property = ts_property
         self.properties = list(dict.fromkeys([*properties, ts_property]))
         self.end = end
@@ -147,9 +152,11 @@ class KeysetSearch:
                     seen_at_last.add(hit.id)
                 yield fresh
                 exhausted = finished
-            if exhausted or last_ts is None:
+            if exhausted:
                 return
-            if first_ts == last_ts or len(seen_at_last) >= PAGE_LIMIT:  # a big tie group: read it by id
+            if first_ts is None or last_ts is None:
+                raise _spent_without_results(self.budget)
+            if first_ts == last_ts or len(seen_at_last) >= self.page_limit:  # a big tie group: read it by id
                 yield from self._drain_stamp(last_ts, seen_at_last)
                 groups = lower_bound_groups(self.ts_property, last_ts, None, inclusive=False)
                 seen_at_last = set()
@@ -161,21 +168,23 @@ class KeysetSearch:
         last_id = "0"
         while True:
             groups = [[_filter(self.ts_property, "EQ", epoch_ms(stamp)), _filter(ID_PROPERTY, "GT", last_id)]]
-            finished = True
+            finished, moved = True, False
             for hits, last_page in self._query(groups, ID_PROPERTY):
                 if hits:
-                    last_id = max((h.id for h in hits), key=int)
+                    last_id, moved = max((h.id for h in hits), key=int), True
                 finished = last_page
                 yield [h for h in hits if h.id not in seen]
             if finished:
                 return
+            if not moved:
+                raise _spent_without_results(self.budget)
 
     def _query(self, groups: list[list[dict[str, str]]], sort_property: str) -> Iterator[tuple[list[Hit], bool]]:
         """The pages of one query up to the budget; ``finished`` is True on its last page."""
         after, stalls = 0, 0
         while True:
             body = search_body(groups, end=self.end, ts_property=self.ts_property, sort_property=sort_property,
-                               properties=self.properties, after=after)
+                               properties=self.properties, after=after, limit=self.page_limit)
             answer = self.run(body)
             self.requests += 1
             hits = list(answer.hits)
@@ -186,6 +195,11 @@ class KeysetSearch:
             if stalls >= MAX_STALLS:
                 raise TransientError(f"search made no progress in {stalls} pages at after={after}", system=HUBSPOT)
             yield hits, False
-            if not may_request(answer.next_after):
+            if not may_request(answer.next_after, limit=self.page_limit, budget=self.budget):
                 return
             after = answer.next_after
+
+
+def _spent_without_results(budget: int) -> TransientError:
+    """A query whose cursor ran through the whole budget without one result: restarting it would loop."""
+    return TransientError(f"search paged through {budget} positions without a result", system=HUBSPOT)

@@ -8,6 +8,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from leadsync.connectors.errors import TransientError
 from leadsync.connectors.hubspot_search import (
@@ -29,8 +31,11 @@ class UnorderedSearch:
     """Records are ``(id, ts_ms)``; matches are sorted on the one sort key with ties shuffled (stably per
     query, as offset paging needs), and a request past the cap is refused as the API does."""
 
-    def __init__(self, records: dict[str, int], *, seed: int = 1, short_pages: dict[int, int] | None = None) -> None:
+    def __init__(self, records: dict[str, int], *, seed: int = 1, short_pages: dict[int, int] | None = None,
+                 budget: int = QUERY_BUDGET, skip_pages: dict[int, int] | None = None) -> None:
         self.records = records
+        self.budget = budget
+        self.skip_pages = skip_pages or {}  # request number -> positions the cursor moves with no results
         self.rng = random.Random(seed)
         self.orders: dict[str, list[str]] = {}
         self.bodies: list[dict[str, Any]] = []
@@ -51,7 +56,7 @@ class UnorderedSearch:
         after = int(body.get("after", 0))
         if after >= RESULT_CAP:
             raise AssertionError(f"request at after={after}: the real API answers 400")
-        assert after + body["limit"] <= QUERY_BUDGET, "a request may never reach into the cap's margin"
+        assert after + body["limit"] <= self.budget, "a request may never reach into the cap's margin"
         assert len(body["sorts"]) == 1
         key = repr({k: v for k, v in body.items() if k != "after"})
         if key not in self.orders:
@@ -61,6 +66,9 @@ class UnorderedSearch:
             found.sort(key=lambda i: self._value(i, prop))  # stable: ties keep the shuffled order
             self.orders[key] = found
         order = self.orders[key]
+        if len(self.bodies) in self.skip_pages:  # the cursor moves, but nothing comes back
+            moved = after + self.skip_pages[len(self.bodies)]
+            return SearchAnswer([], moved if moved < len(order) else None)
         size = self.short_pages.get(len(self.bodies), body["limit"])
         page = order[after:after + size]
         hits = [Hit(i, T0 + timedelta(milliseconds=self.records[i]), {}) for i in page]
@@ -69,11 +77,12 @@ class UnorderedSearch:
 
 
 def run_all(search: UnorderedSearch, *, end_ms: int, after: tuple[int, str | None] | None = None,
-            start_ms: int | None = None) -> list[str]:
+            start_ms: int | None = None, page_limit: int = PAGE_LIMIT) -> list[str]:
     keyset = KeysetSearch(
         search, ts_property=TS, properties=["email"], end=T0 + timedelta(milliseconds=end_ms),
         after_ts=T0 + timedelta(milliseconds=after[0]) if after else None, after_id=after[1] if after else None,
         start=T0 + timedelta(milliseconds=start_ms) if start_ms is not None else None,
+        page_limit=page_limit, budget=search.budget,
     )
     return [hit.id for hits in keyset.pages() for hit in hits]
 
@@ -142,3 +151,24 @@ def test_lower_bound_groups_shapes() -> None:
     assert lower_bound_groups(TS, stamp, None, inclusive=True) == [
         [{"propertyName": TS, "operator": "GTE", "value": ms}]]
     assert lower_bound_groups(TS, stamp, None) == [[{"propertyName": TS, "operator": "GT", "value": ms}]]
+
+
+@settings(max_examples=300, deadline=None)
+@given(stamps=st.lists(st.integers(0, 6), max_size=60), seed=st.integers(0, 10**6), page=st.integers(1, 5),
+       extra=st.integers(0, 12), short=st.dictionaries(st.integers(1, 40), st.integers(0, 4), max_size=4),
+       cut=st.one_of(st.none(), st.tuples(st.integers(0, 6), st.integers(0, 61))), end=st.integers(0, 6))
+def test_every_record_in_the_window_comes_back_exactly_once(
+        stamps: list[int], seed: int, page: int, extra: int, short: dict[int, int],
+        cut: tuple[int, int] | None, end: int) -> None:
+    """Small pages and budgets force restarts, tie groups across restarts and id-ordered passes."""
+    records = {str(n + 1): ts for n, ts in enumerate(stamps)}
+    search = UnorderedSearch(records, seed=seed, short_pages=short, budget=page + extra)
+    ids = run_all(search, end_ms=end, after=(cut[0], str(cut[1])) if cut else None, page_limit=page)
+    expected = [i for i, ts in records.items() if ts <= end and (cut is None or (ts, int(i)) > cut)]
+    assert sorted(ids, key=int) == sorted(expected, key=int)
+
+
+def test_a_query_whose_cursor_runs_out_of_budget_without_results_fails_instead_of_returning_early() -> None:
+    search = UnorderedSearch({str(n): n for n in range(1, 30)}, budget=10, skip_pages={1: 3, 2: 3, 3: 3})
+    with pytest.raises(TransientError, match="without a result"):
+        run_all(search, end_ms=100, page_limit=3)
