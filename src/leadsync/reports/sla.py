@@ -13,14 +13,15 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date
 
-from leadsync.domain.calendar import business_time_between
 from leadsync.domain.funnel import period_start
 from leadsync.domain.routing import RoutingRules
-from leadsync.domain.sla_report import SlaCase, SlaReport, build_sla_report
+from leadsync.domain.sla_report import SlaCase, SlaReport
 from leadsync.ledger import Ledger, SlaClock
 from leadsync.reports import queries
+from leadsync.reports.business_time import BusinessTimeIndex
 from leadsync.reports.common import GROUPINGS, Window
 from leadsync.reports.model import Chart, Report, Series, Table, hours, percent
+from leadsync.reports.sla_stats import sla_statistics
 from leadsync.rules.ruleset import RuleSet
 
 # person ids -> source label; the default is the channel of the person's first activity.
@@ -74,12 +75,13 @@ def report_from_cases(cases: Sequence[SlaCase], ruleset: RuleSet, window: Window
                       undecided: int = 0) -> Report:
     cal = ruleset.sla.calendar
     speed_sla = ruleset.sla.definitions[0].name if ruleset.sla.definitions else None
-    grouped = build_sla_report(cases, cal, now=window.now, by=by, speed_sla=speed_sla)
-    overall = build_sla_report([dataclasses.replace(c, owner="all") for c in cases], cal, now=window.now,
-                               speed_sla=speed_sla)
+    index = _index(cases, ruleset, window)
+    grouped = sla_statistics(cases, index, now=window.now, by=by, speed_sla=speed_sla)
+    overall = sla_statistics([dataclasses.replace(c, owner="all") for c in cases], index, now=window.now,
+                             speed_sla=speed_sla)
     tables = (
         _summary_table(overall), _group_table(grouped, by), _speed_table(grouped, speed_sla),
-        _open_breaches(grouped, ruleset, window), _past_breaches(grouped, ruleset),
+        _open_breaches(grouped, index, window), _past_breaches(grouped, index),
         _weekly_table(cases, ruleset, window),
     )
     decided = sum(g.met + g.breached for g in overall.groups)
@@ -131,23 +133,28 @@ def _speed_table(report: SlaReport, sla: str | None) -> Table:
                  note="Wall-clock time: a prospect waiting over a weekend waits the whole weekend.")
 
 
-def _open_breaches(report: SlaReport, ruleset: RuleSet, window: Window) -> Table:
-    cal = ruleset.sla.calendar
+def _index(cases: Sequence[SlaCase], ruleset: RuleSet, window: Window) -> BusinessTimeIndex:
+    """One business-time index over every instant the report measures."""
+    instants = [window.now, *(c.started_at for c in cases), *(c.due_at for c in cases),
+                *(c.stopped_at for c in cases if c.stopped_at is not None)]
+    return BusinessTimeIndex(ruleset.sla.calendar, min(instants), max(instants))
+
+
+def _open_breaches(report: SlaReport, index: BusinessTimeIndex, window: Window) -> Table:
     rows = tuple(
         (c.person_id, c.sla, c.owner, c.started_at.isoformat(), c.due_at.isoformat(),
-         hours(business_time_between(cal, c.due_at, window.now)))
+         hours(index.between(c.due_at, window.now)))
         for c in report.open_breaches
     )
     return Table("open_breaches", "Open breaches (still running past the due time)",
                  ("person", "sla", "owner", "started", "due", "overdue business h"), rows)
 
 
-def _past_breaches(report: SlaReport, ruleset: RuleSet) -> Table:
-    cal = ruleset.sla.calendar
+def _past_breaches(report: SlaReport, index: BusinessTimeIndex) -> Table:
     rows = tuple(
         (c.person_id, c.sla, c.owner, c.started_at.isoformat(), c.due_at.isoformat(),
          c.stopped_at.isoformat() if c.stopped_at else None,
-         hours(business_time_between(cal, c.due_at, c.stopped_at)) if c.stopped_at else None)
+         hours(index.between(c.due_at, c.stopped_at)) if c.stopped_at else None)
         for c in report.past_breaches
     )
     return Table("past_breaches", "Past breaches (stopped after the due time)",

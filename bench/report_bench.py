@@ -1,0 +1,162 @@
+"""Report benchmark: build every report, in every format, over a ledger of 1,000,000 transitions.
+
+    python -m bench.report_bench [--quick] [--pg URL] [--no-sqlite]
+
+Data: ``bench.ledger_bench``'s bulk loader (100,000 persons, 10 transitions each over one year, through
+``UnitOfWork.transitions.append``), plus one ``mql_accepted`` SLA clock per person (owners from
+``mappings/routing.toml``; met, late, open and returned-to-pool mixed), two score snapshots per person
+(two rule-set versions) and one activity per person. ``--quick``: a tenth of that. Each report is built
+from a fresh ``Ledger.reading()`` snapshot and rendered to JSON and HTML; the time is the median of 3 runs
+after a warm-up and includes reading the ledger, computing, and rendering.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import random
+import statistics
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from bench.ledger_bench import (
+    NOW,
+    RESULTS,
+    person_ids,
+    postgres_database,
+    sqlite_database,
+    transitions_for,
+    write_transitions,
+)
+from leadsync.domain.model import Activity, System
+from leadsync.ledger import Ledger, ScoreSnapshot, open_ledger, upgrade
+from leadsync.ledger.schema import sla_clocks
+from leadsync.reports import Window, build_report, render
+from leadsync.rules.ruleset import RuleSet, load_ruleset
+
+MAPPINGS = Path(__file__).resolve().parent.parent / "mappings"
+REPEATS = 3
+OWNERS = ("erin.enterprise@example.com", "emil.enterprise@example.com", "ivy.inside@example.com",
+          "ian.inside@example.com", "isa.inside@example.com", "dora.dach@example.com", "crm-user-0051")
+
+
+def load_extras(ledger: Ledger, people: list[str], rng: random.Random) -> None:
+    """SLA clocks, score snapshots and activities (setup, untimed)."""
+    clocks, snaps, acts = [], [], []
+    for person in people:
+        started = NOW - timedelta(hours=rng.uniform(0, 365 * 24))
+        due = started + timedelta(hours=rng.uniform(8, 80))
+        row: dict[str, Any] = {"person_id": person, "sla": "mql_accepted", "owner_id": rng.choice(OWNERS),
+                               "started_at": started, "due_at": due, "met_at": None, "stopped_at": None,
+                               "breached_at": None, "stop_reason": None}
+        fate = rng.random()
+        if fate < 0.6:
+            row["met_at"] = started + timedelta(hours=rng.uniform(0, 60))
+        elif fate < 0.7 and due < NOW:
+            row.update(breached_at=due, stopped_at=due + timedelta(hours=1), stop_reason="returned to the pool")
+        elif fate < 0.75:
+            row.update(stopped_at=started + timedelta(hours=1), stop_reason="owner changed")
+        clocks.append(row)
+        for version, shift in (("bench-v1", 0.0), ("bench-v2", 10.0)):
+            at = started - timedelta(hours=rng.uniform(1, 48))
+            score = rng.uniform(0, 220) + shift
+            snaps.append(ScoreSnapshot(person, at, score, rng.choice("ABCDF"), version, {"page_view": score}))
+        acts.append((person, Activity(System.HUBSPOT, f"a-{person}", rng.choice(("form_fill", "webinar_attended")),
+                                      started - timedelta(days=1))))
+    with ledger.unit_of_work() as uow:
+        uow.connection.execute(sla_clocks.insert(), clocks)
+        uow.scores.record(snaps, run_id="bench")
+        uow.activities.upsert(acts)
+
+
+def timed(action: Callable[[], Any]) -> tuple[float, Any]:
+    result = action()
+    durations = []
+    for _ in range(REPEATS):
+        start = time.perf_counter()
+        result = action()
+        durations.append(time.perf_counter() - start)
+    return statistics.median(durations), result
+
+
+def cases(ruleset: RuleSet) -> dict[str, Callable[[Ledger], Any]]:
+    year = Window(NOW, since=NOW - timedelta(days=366), until=NOW)
+    quarter = Window.default(NOW)
+    day = Window(NOW, since=NOW - timedelta(days=1), until=NOW)
+
+    def report(name: str, window: Window, **options: Any) -> Callable[[Ledger], Any]:
+        def run(ledger: Ledger) -> int:
+            built = build_report(name, ledger, ruleset, window, **options)
+            render(built, "json")
+            render(built, "html")
+            return sum(len(t.rows) for t in built.tables)
+        return run
+
+    return {
+        "sla by owner, 90 days": report("sla", quarter, by="owner"),
+        "sla by team, 1 year": report("sla", year, by="team"),
+        "sla by source, 1 year": report("sla", year, by="source"),
+        "funnel, 90 days": report("funnel", quarter),
+        "funnel, 1 year": report("funnel", year),
+        "audit, one person": report("audit", quarter, person="ls_0004242"),
+        "audit, one day": report("audit", day),
+        "scoring, 1 year": report("scoring", year),
+    }
+
+
+def run_backend(name: str, url: str, persons: int, per_person: int) -> dict[str, Any]:
+    rng = random.Random(20261124)
+    upgrade(url)
+    ruleset = load_ruleset(MAPPINGS)
+    figures: dict[str, Any] = {"backend": name, "persons": persons, "transitions": persons * per_person}
+    with open_ledger(url) as ledger:
+        people = person_ids(persons)
+        with ledger.unit_of_work() as uow:
+            uow.people.ensure(people, NOW)
+        write_transitions(ledger, transitions_for(people, per_person, rng))
+        load_extras(ledger, people, rng)
+        if name == "postgresql":
+            with ledger.engine.connect() as connection:
+                connection.exec_driver_sql("ANALYZE")
+                connection.commit()
+        reports = {}
+        for label, action in cases(ruleset).items():
+            seconds, rows = timed(lambda action=action: action(ledger))  # type: ignore[misc]
+            reports[label] = {"seconds": round(seconds, 3), "rows": rows}
+            print(f"{name:<12}{label:<28}{seconds:>9.2f} s{rows:>10,} rows", flush=True)
+        figures["reports"] = reports
+    return figures
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.report_bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="100,000 transitions for 10,000 persons")
+    parser.add_argument("--pg", metavar="URL", help="PostgreSQL server (a scratch database is created)")
+    parser.add_argument("--no-sqlite", action="store_true", help="skip the SQLite run")
+    args = parser.parse_args(argv)
+    persons = 10_000 if args.quick else 100_000
+    results = []
+    if not args.no_sqlite:
+        with sqlite_database() as url:
+            results.append(run_backend("sqlite", url, persons, 10))
+    if args.pg:
+        with postgres_database(args.pg) as url:
+            results.append(run_backend("postgresql", url, persons, 10))
+    RESULTS.mkdir(exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    path = RESULTS / f"reports-{stamp}{'-quick' if args.quick else ''}.json"
+    payload = {"benchmark": "reports", "when": stamp, "quick": args.quick, "python": platform.python_version(),
+               "sqlalchemy": sa.__version__, "results": results}
+    path.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+    print(f"\nwritten {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
