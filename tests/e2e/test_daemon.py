@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -19,6 +20,7 @@ import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -270,3 +272,96 @@ def test_two_daemons_on_postgresql_one_leads_and_the_other_takes_over_after_sigk
     assert leaks == []
 
 
+
+
+# ----- the Dockerfile, performed in a clean virtual environment (no Docker engine here) ----------------
+
+def dockerfile_instructions(path: Path) -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) pairs, continuation lines joined, comments dropped."""
+    joined = path.read_text(encoding="utf-8").replace("\\\n", " ")
+    found = []
+    for line in joined.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            keyword, _, rest = line.partition(" ")
+            found.append((keyword.upper(), " ".join(rest.split())))
+    return found
+
+
+def docker_copy(origin: Path, target: Path, *, into_directory: bool) -> None:
+    """COPY as Docker does it: a directory's contents into the target; a file into a ``dir/`` or as the target."""
+    if origin.is_dir():
+        shutil.copytree(origin, target, dirs_exist_ok=True)
+        return
+    dest = target / origin.name if into_directory else target
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(origin, dest)
+
+
+@dataclass
+class Performed:
+    runs: list[str] = field(default_factory=list)
+    healthcheck: list[str] = field(default_factory=list)
+    cmd: list[str] = field(default_factory=list)
+    user: str | None = None
+
+
+def perform(steps: list[tuple[str, str]], image: Path, venv: Path) -> Performed:
+    """Do what the Dockerfile does, with ``image`` as the container's / and ``venv`` as its Python."""
+    done, workdir = Performed(), Path("/")
+    for keyword, args in steps:
+        if keyword == "FROM":
+            assert args.startswith("python:3.11-slim")
+        elif keyword == "WORKDIR":
+            workdir = Path(args)
+        elif keyword == "COPY":
+            *sources, destination = args.split()
+            target = image / (workdir / destination).relative_to("/")  # an absolute destination replaces workdir
+            for source in sources:
+                docker_copy(ROOT / source, target, into_directory=destination.endswith("/") or len(sources) > 1)
+        elif keyword == "RUN":
+            done.runs.append(args)
+            if args.startswith("pip install"):
+                pip = subprocess.run([str(venv / "bin" / "pip"), *args.split()[1:]], capture_output=True,
+                                     text=True, check=False, cwd=image / workdir.relative_to("/"))
+                assert pip.returncode == 0, pip.stderr[-2000:]
+        elif keyword == "HEALTHCHECK":
+            done.healthcheck = json.loads(args[args.index("CMD") + len("CMD"):])
+        elif keyword == "CMD":
+            done.cmd = json.loads(args)
+        elif keyword == "USER":
+            done.user = args
+    return done
+
+
+@pytest.mark.slow
+def test_the_dockerfile_steps_install_a_working_leadsync_with_a_working_healthcheck(
+    tmp_path: Path, daemons: list[Daemon]
+) -> None:
+    image, venv = tmp_path / "image", tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    done = perform(dockerfile_instructions(ROOT / "Dockerfile"), image, venv)
+    # Every RUN step is performed above, except the user creation a venv has no use for.
+    assert [r for r in done.runs if not r.startswith(("pip install", "useradd"))] == []
+    assert done.user not in (None, "root", "0")
+    assert done.cmd == ["leadsync", "run", "--config", "/etc/leadsync/config.toml"]
+    assert (image / "etc/leadsync/mappings/lifecycle.toml").exists()
+    leadsync = str(venv / "bin" / done.cmd[0])
+    helped = subprocess.run([leadsync, "--help"], capture_output=True, text=True, check=False)
+    assert helped.returncode == 0 and "run" in helped.stdout and "status" in helped.stdout
+    assert subprocess.run([leadsync, done.cmd[1], "--help"], capture_output=True, check=False).returncode == 0
+
+    daemon = Daemon(tmp_path, sqlite_url(tmp_path), Secrets(tmp_path))
+    daemons.append(daemon)
+    wait_for(lambda: daemon.get("/healthz")[0] == 200, what="daemon up")
+    config = image / "etc/leadsync/config.toml"
+    config.write_text(f"[daemon]\nhealth_port = {daemon.port}\n", encoding="utf-8")
+    assert done.healthcheck[0] == "python"
+    in_image = [str(config) if a == "/etc/leadsync/config.toml" else a for a in done.healthcheck[1:]]
+    probe = [str(venv / "bin" / "python"), *in_image]
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("LEADSYNC_")}
+    assert subprocess.run(probe, env=clean, capture_output=True, check=False, cwd=tmp_path).returncode == 0
+    daemon.process.send_signal(signal.SIGTERM)
+    assert daemon.wait_exit(15) == 0
+    failed = subprocess.run(probe, env=clean, capture_output=True, text=True, check=False, cwd=tmp_path)
+    assert failed.returncode == 1 and "unhealthy" in failed.stderr
