@@ -13,8 +13,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from leadsync.domain.calendar import add_business_time
+from leadsync.domain.fields import FieldMappings
 from leadsync.domain.sla import ClockEvent, EventKind, SlaDefinition, SlaRules, clocks_for, due_at
 from leadsync.ledger import SlaClock, UnitOfWork
+from leadsync.sla_engine.writes import queue_sla_fields
 
 
 @dataclass
@@ -41,9 +43,12 @@ def person_events(uow: UnitOfWork, person_id: str, now: datetime) -> list[ClockE
 
 
 def reconcile(uow: UnitOfWork, rules: SlaRules, person_id: str, now: datetime, *,
-              owner_id: str | None = None) -> ClockChanges:
+              owner_id: str | None = None, fields: FieldMappings | None = None,
+              run_id: str | None = None) -> ClockChanges:
     """Start and close this person's clocks to match their history (call inside the sync's unit of work,
-    after its transitions and activities are written)."""
+    after its transitions and activities are written). With ``fields``, a change queues the write-back of
+    the due date (the earliest due time of the clocks still open; cleared when none is) and, when a clock
+    started, a cleared breach flag."""
     events = person_events(uow, person_id, now)
     recorded = uow.sla.for_person(person_id)
     changes = ClockChanges()
@@ -58,7 +63,18 @@ def reconcile(uow: UnitOfWork, rules: SlaRules, person_id: str, now: datetime, *
                 closed = uow.sla.meet(person_id, defn.name, stopped)
                 if closed is not None:
                     changes.met.append(closed)
+    if fields is not None and changes:
+        _queue_due_date(uow, fields, person_id, changes, now, run_id)
     return changes
+
+
+def _queue_due_date(uow: UnitOfWork, fields: FieldMappings, person_id: str, changes: ClockChanges,
+                    now: datetime, run_id: str | None) -> None:
+    still_open = [c.due_at for c in uow.sla.for_person(person_id) if c.is_open]
+    values: dict[str, object] = {"sla_due_at": min(still_open) if still_open else None}
+    if any(c.is_open for c in changes.started):
+        values["sla_breached"] = False
+    queue_sla_fields(uow, fields, person_id, values, now, run_id=run_id)
 
 
 def _start(uow: UnitOfWork, rules: SlaRules, defn: SlaDefinition, person_id: str, started: datetime,

@@ -112,7 +112,7 @@ def return_to_pool(uow: UnitOfWork, ruleset: RuleSet, defn: SlaDefinition, clock
         return f"person {clock.person_id}: cannot return to the pool ({exc})"
     uow.sla.stop(clock.person_id, clock.sla, now, POOL_REASON)
     uow.transitions.append([move], run_id=run_id, epoch=epoch)
-    reconcile(uow, ruleset.sla, clock.person_id, now)  # the move ends the person's other clocks
+    reconcile(uow, ruleset.sla, clock.person_id, now, fields=ruleset.fields, run_id=run_id)  # ends the other clocks
     return move
 
 
@@ -123,6 +123,7 @@ def sweep_people(ledger: Ledger, ruleset: RuleSet, person_ids: Sequence[str], no
     changed = 0
     with ledger.unit_of_work(epoch=epoch) as uow:
         for person in person_ids:
-            changes = reconcile(uow, ruleset.sla, person, now, owner_id=(owners or {}).get(person))
+            changes = reconcile(uow, ruleset.sla, person, now, owner_id=(owners or {}).get(person),
+                                fields=ruleset.fields)
             changed += len(changes.started) + len(changes.met)
     return changed

@@ -164,3 +164,25 @@ def test_dead_receiver_connection_refused(tmp_path: Path) -> None:
 def test_endpoint_refuses_non_web_urls() -> None:
     with pytest.raises(ValueError, match="https://"):
         Endpoint("hook", "file:///etc/passwd")
+
+
+def test_sweep_sends_breach_notification_after_commit(receiver: Receiver, tmp_path: Path, ledger: Any) -> None:
+    from leadsync.rules.ruleset import load_ruleset
+    from leadsync.sla_engine import reconcile, sweep
+    from tests.integration.reports.builders import berlin, walk, write
+
+    ruleset = load_ruleset(Path(__file__).resolve().parents[3] / "mappings")
+    mql = berlin(2026, 11, 2, 10)
+    epoch = write(ledger, walk("p9", ("Inquiry", mql), ("MQL", mql)))
+    with ledger.unit_of_work() as uow:
+        reconcile(uow, ruleset.sla, "p9", mql, owner_id="ivy.inside@example.com")
+    notifier = Notifier([Endpoint("hook", receiver.url)], DeadLetters(tmp_path / "dead.jsonl"), FAST)
+    result = sweep(ledger, ruleset, berlin(2026, 11, 3, 11), epoch=epoch, notifier=notifier,
+                   warned_until=berlin(2026, 11, 3, 11))
+    notifier.close(5)
+    assert result.notified == 1
+    (body,) = receiver.bodies
+    assert (body["event"], body["person_id"], body["details"]["sla"], body["details"]["owner"]) == \
+        ("sla_breach", "p9", "mql_accepted", "ivy.inside@example.com")
+    assert body["details"]["due_at"] == "2026-11-03T09:00:00Z" and body["details"]["actions"] == ["notify",
+                                                                                                  "write_fields"]

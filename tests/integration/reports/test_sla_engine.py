@@ -14,6 +14,7 @@ from leadsync.ledger import IntentState, Ledger
 from leadsync.rules.ruleset import RuleSet, load_ruleset
 from leadsync.sla_engine import reconcile, sweep
 from tests.integration.reports.builders import activity, berlin, hs_contact, sf_lead, walk, write
+from tests.integration.reports.builders import move as move_to
 
 MAPPINGS = Path(__file__).resolve().parents[3] / "mappings"
 H = timedelta(hours=1)
@@ -122,3 +123,23 @@ def test_sweep_warns_once_between_sweeps(ledger: Ledger, ruleset: RuleSet) -> No
     breach = sweep(ledger, ruleset, berlin(2026, 11, 3, 10, 1), epoch=epoch, warned_until=second.swept_at)
     assert [c.sla for c in breach.breached] == ["mql_accepted"]
     assert breach.returned_to_pool == []  # mql_accepted only writes fields and notifies
+
+
+def test_reconcile_queues_the_due_date_write_back(ledger: Ledger, ruleset: RuleSet) -> None:
+    mql = berlin(2026, 11, 2, 10)
+    write(ledger, walk("p3", ("Inquiry", mql - H), ("MQL", mql)), identities={"p3": [sf_lead("00Q3")]})
+    with ledger.unit_of_work() as uow:
+        changes = reconcile(uow, ruleset.sla, "p3", mql + H, fields=ruleset.fields, run_id="sync-1")
+    assert [c.sla for c in changes.started] == ["mql_accepted"]
+    with ledger.reading() as uow:
+        (intent,) = uow.outbox.pending()
+    assert (intent.intent.object, intent.intent.record_id) == ("Lead", "00Q3")
+    assert dict(intent.intent.fields) == {"SLA_Due__c": "2026-11-03T09:00:00.000Z", "SLA_Breached__c": False}
+
+    write(ledger, [move_to("p3", "MQL", "SAL", mql + 2 * H)])
+    with ledger.unit_of_work() as uow:
+        reconcile(uow, ruleset.sla, "p3", mql + 3 * H, fields=ruleset.fields)
+    with ledger.reading() as uow:
+        latest = uow.outbox.pending()[-1]
+    # Accepted: mql_accepted met; first_touch (4 business hours) and follow_up (16) now run: the earlier is due.
+    assert dict(latest.intent.fields) == {"SLA_Due__c": "2026-11-02T15:00:00.000Z", "SLA_Breached__c": False}
