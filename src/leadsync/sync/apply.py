@@ -17,7 +17,8 @@ from leadsync.domain.model import System
 from leadsync.domain.planner import FieldWrite, Scalar, Target, canonical, value_hash
 from leadsync.ledger import IntentRecord, IntentState, UnitOfWork, WriteIntent
 from leadsync.sync.compute import PersonPlan, payload_hash
-from leadsync.sync.state import SyncState, plain
+from leadsync.sync.pull import identity
+from leadsync.sync.state import SyncState, plain, ref_of
 
 OPEN_STATES = (IntentState.FAILED, IntentState.QUARANTINED)
 
@@ -126,22 +127,27 @@ def _applied(uow: UnitOfWork, state: SyncState, target: Target, items: Sequence[
 
 
 def settle_unplanned(uow: UnitOfWork, plans: Sequence[PersonPlan], now: datetime) -> int:
-    """Failed intents whose record needs no write any more (it already holds what we want) are done."""
+    """Failed intents of people evaluated this cycle that no write was planned for: a record that already
+    holds what we want is done; a record that can no longer be written (deleted, converted lead) is
+    quarantined with that reason, so it stops pulling its person into every cycle."""
     state = SyncState(uow)
     planned = {w.target for p in plans for w in p.writes} | {t for p in plans for t in p.held}
+    writable = {t for p in plans for t in p.targets}
+    evaluated = {p.person_id for p in plans}
     settled = 0
     for intent in state.intents_in(IntentState.FAILED):
         target = Target(intent.intent.target, intent.intent.object, intent.intent.record_id)
-        if target in planned or not any(_holds_target(p, target) for p in plans):
+        if target in planned:
             continue
-        uow.outbox.retry(intent.id, now)
-        uow.outbox.mark_applied(intent.id, now)
+        if target in writable:
+            uow.outbox.retry(intent.id, now)
+            uow.outbox.mark_applied(intent.id, now)
+        elif uow.people.find(identity(ref_of(target))) in evaluated:
+            uow.outbox.quarantine(intent.id, "the record can no longer be written (deleted or converted)", now)
+        else:
+            continue
         settled += 1
     return settled
-
-
-def _holds_target(plan: PersonPlan, target: Target) -> bool:
-    return any(s.target == target for s in plan.skipped)
 
 
 def resolve_pending(uow: UnitOfWork, connectors: Mapping[System, CrmConnector], now: datetime,

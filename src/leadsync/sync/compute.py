@@ -38,6 +38,7 @@ class PersonPlan:
     fingerprints: dict[Target, str] = field(default_factory=dict)
     snapshot: ScoreSnapshot | None = None
     known_before: bool = True  # had a lifecycle status before this cycle (the guard protects only those)
+    targets: list[Target] = field(default_factory=list)  # the person's writable records
 
 
 def _int(value: Any) -> int | None:
@@ -177,7 +178,7 @@ def plan_person(uow: UnitOfWork, state: SyncState, person_id: str, ruleset: Rule
     plan = plan_writes(desired, current, state.last_written(targets))
     result = PersonPlan(person_id, evaluation, transitions, [_leaving_other(w) for w in plan.writes],
                         list(plan.skipped),
-                        known_before=person_state.lifecycle_status is not None)
+                        known_before=person_state.lifecycle_status is not None, targets=targets)
     _hold_quarantined(uow, result, writable, ruleset.version)
     result.snapshot = _snapshot(uow, evaluation, ruleset.version, now)
     return result

@@ -241,6 +241,8 @@ class SyncEngine:
         with self._uow() as uow:
             uow.runs.finish(report.run_id, final, self.clock(), counts=counts, api_calls=calls,
                             errors=report.errors[:100])
+        self.log.info("sync cycle finished", status=final.value, **counts,
+                      **{f"api_calls_{system}": n for system, n in calls.items()})
 
     def _count_calls(self, report: CycleReport, before: Mapping[System, object]) -> None:
         for system, connector in self.connectors.items():

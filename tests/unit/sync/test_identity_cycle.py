@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from leadsync.domain.identity import RecordRef
 from leadsync.domain.model import CauseKind, CrmFacts, Move, System
-from leadsync.ledger import Identity, IdentityEventKind, IdentityKind
+from leadsync.ledger import Identity, IdentityEventKind, IdentityKind, IntentState
 from leadsync.sync.state import SyncState
 
 from .conftest import World, table_counts
@@ -102,3 +102,20 @@ def test_a_crm_user_reopening_a_disqualified_person_is_a_recorded_named_move(wor
     with world.ledger.reading() as uow:
         history = uow.transitions.for_person(person_of(world, IdentityKind.SALESFORCE_LEAD, "00Q1"))
         assert [t.transition.move for t in history][:3] == [Move.INITIAL, Move.DISQUALIFY, Move.REOPEN]
+
+
+def test_a_failed_write_to_a_lead_converted_meanwhile_is_parked_not_retried_for_ever(world: World) -> None:
+    ann(world)
+    world.sf.fail_writes("00Q1", "UNABLE_TO_LOCK_ROW", transient=True)
+    assert world.cycle().outcome.failed == 1
+    world.sf.add_person("contact", "003B", email="ann@acme-corp.io", facts=CrmFacts(is_contact=True))
+    world.sf.edit("lead", "00Q1", facts=CrmFacts(is_converted=True),
+                  converted_to=RecordRef(System.SALESFORCE, "contact", "003B"))
+    report = world.cycle()
+
+    assert {w.target.object for w in report.writes if w.target.system is System.SALESFORCE} == {"Contact"}
+    with world.ledger.reading() as uow:
+        assert uow.outbox.by_state(IntentState.FAILED) == []
+        [parked] = uow.outbox.by_state(IntentState.QUARANTINED)
+        assert parked.intent.record_id == "00Q1" and "no longer be written" in (parked.last_error or "")
+    assert world.cycle().plans == []  # nobody is pulled back in by the parked intent
