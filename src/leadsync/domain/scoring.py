@@ -100,11 +100,17 @@ class Decay:
         ):
             raise ValueError("linear decay needs 0 < percent <= 100 and every_days > 0")
 
-    def factor_function(self) -> Callable[[float], float]:
-        """A function from age in days (>= 0) to the share of points kept, non-increasing in age."""
+    def half_life_rate(self) -> float | None:
+        """For half-life decay, ``rate`` such that the share kept at ``age`` days is ``exp(age * rate)``."""
         if self.kind is DecayKind.HALF_LIFE:
             assert self.half_life_days is not None
-            rate = -math.log(2) / self.half_life_days
+            return -math.log(2) / self.half_life_days
+        return None
+
+    def factor_function(self) -> Callable[[float], float]:
+        """A function from age in days (>= 0) to the share of points kept, non-increasing in age."""
+        rate = self.half_life_rate()
+        if rate is not None:
             exp = math.exp
             return lambda age: exp(age * rate)
         if self.kind is DecayKind.LINEAR:
@@ -131,7 +137,10 @@ class _Plan:
     points: tuple[float, ...]
     caps: tuple[tuple[ActivityCap, frozenset[int]], ...]  # each cap with the positive rules it limits
     capped: frozenset[int]  # every rule some cap limits
+    uncapped: tuple[int, ...]  # every other rule, in order
+    per_day_cap_of: Mapping[int, int]  # rule -> position in ``caps``, for the rules a per-day cap limits
     factor: Callable[[float], float]
+    half_life_rate: float | None  # set for half-life decay: the hot loop inlines exp(age * rate)
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,14 +166,19 @@ class ScoringModel:
             (cap, frozenset(i for i, r in enumerate(self.rules) if r.activity_type == t and r.points > 0))
             for t, cap in caps.items()
         )
+        all_capped: frozenset[int] = frozenset().union(*(members for _, members in capped))
         plan = _Plan(
             by_type={
                 t: _TypePlan(tuple(rs), t in caps and caps[t].per_day is not None) for t, rs in by_type.items()
             },
             points=tuple(float(rule.points) for rule in self.rules),
             caps=capped,
-            capped=frozenset().union(*(members for _, members in capped)),
+            capped=all_capped,
+            uncapped=tuple(i for i in range(len(self.rules)) if i not in all_capped),
+            per_day_cap_of={i: pos for pos, (cap, members) in enumerate(capped) if cap.per_day is not None
+                             for i in members},
             factor=self.decay.factor_function(),
+            half_life_rate=self.decay.half_life_rate(),
         )
         object.__setattr__(self, "_plan", plan)
 
@@ -248,26 +262,28 @@ def score(person: Person, activities: Iterable[Activity], model: ScoringModel, n
     size = len(plan.points)
     counts, future, kept = [0] * size, [0] * size, [0.0] * size
     daily: dict[tuple[int, int], float] = {}
-    by_type_get, factor_of = plan.by_type.get, plan.factor
-    # The hot loop. A rule's points are constant, so only counts and sums of decay factors ("kept")
-    # are accumulated; points are multiplied in once per rule afterwards.
+    by_type_get, factor_of, rate, exp = plan.by_type.get, plan.factor, plan.half_life_rate, math.exp
+    # The hot loop, run for every activity of every person. A rule's points are constant, so only
+    # counts and sums of decay factors ("kept") are accumulated; points are multiplied in once per rule
+    # afterwards. Half-life decay and the UTC day of a UTC datetime are inlined (no call per activity).
     for activity in activities:
         type_plan = by_type_get(activity.type)
         if type_plan is None:
             continue
         occurred_at = activity.occurred_at
         age = (now - occurred_at) / _DAY
-        props = activity.properties
+        rules, per_day = type_plan
         if age < 0:
-            for slot, matcher, _ in type_plan.rules:
+            props = activity.properties
+            for slot, matcher, _ in rules:
                 if matcher is None or matcher(props):
                     future[slot] += 1
             continue
-        factor = factor_of(age)
-        rules, per_day = type_plan
-        day = _utc_day(occurred_at) if per_day else 0
+        factor = exp(age * rate) if rate is not None else factor_of(age)
+        if per_day:
+            day = occurred_at.toordinal() if occurred_at.tzinfo is UTC else _utc_day(occurred_at)
         for slot, matcher, fades in rules:
-            if matcher is None or matcher(props):
+            if matcher is None or matcher(activity.properties):
                 counts[slot] += 1
                 weight = factor if fades else 1.0
                 kept[slot] += weight
@@ -295,14 +311,46 @@ def _total(plan: _Plan, counts: list[int], kept: list[float], daily: dict[tuple[
 
     Summed from group values rather than from scaled per-rule shares, so float noise in the shares
     (which only explain the value) can never move it."""
-    points, capped = plan.points, plan.capped
-    parts = [points[i] * kept[i] for i in range(len(counts)) if counts[i] and i not in capped]
-    for cap, members in plan.caps:
+    points = plan.points
+    parts = [points[i] * kept[i] for i in plan.uncapped if counts[i]]
+    if plan.caps:
+        parts.extend(_capped_values(plan, counts, kept, daily))
+    return math.fsum(parts)
+
+
+def _capped_values(plan: _Plan, counts: list[int], kept: list[float],
+                   daily: dict[tuple[int, int], float]) -> list[float]:
+    """The bulk path of :func:`_cap_group` for every cap at once: one pass over ``daily`` instead of one
+    per cap. Day totals are summed in the same order, so the values are the same to the last bit."""
+    points, caps = plan.points, plan.caps
+    day_totals: dict[tuple[int, int], float] = {}  # (cap position, UTC day) -> decayed points
+    cap_of = plan.per_day_cap_of
+    for (index, day), weight in daily.items():
+        position = cap_of.get(index)
+        if position is not None:
+            key = (position, day)
+            day_totals[key] = day_totals.get(key, 0.0) + points[index] * weight
+    capped_days: dict[int, list[float]] = {}  # cap position -> min(per_day, day total) per day
+    for (position, _), amount in day_totals.items():
+        limit = caps[position][0].per_day
+        assert limit is not None
+        capped_days.setdefault(position, []).append(amount if amount < limit else limit)
+    values = []
+    for position, (cap, members) in enumerate(caps):
         for i in members:
             if counts[i]:  # only groups with activity have a value; the others add nothing
-                parts.append(_cap_group(cap, members, points, kept, daily, None))
                 break
-    return math.fsum(parts)
+        else:
+            continue
+        if cap.per_day is not None:
+            group_total = math.fsum(capped_days[position])
+        elif len(members) == 1:
+            (i,) = members
+            group_total = points[i] * kept[i]  # what fsum of the one product gives
+        else:
+            group_total = math.fsum([points[i] * kept[i] for i in members])
+        values.append(group_total if cap.total is None else min(cap.total, group_total))
+    return values
 
 
 def _cap_group(
