@@ -39,6 +39,8 @@ CHANNEL_VALUES: Mapping[str, tuple[str, ...]] = {
     "call": CALL_DISPOSITIONS, "meeting": MEETING_OUTCOMES, "email": EMAIL_DIRECTIONS,
 }
 EMAIL_TYPES: frozenset[str] = frozenset({"email_sent", "email_reply"})
+# Every activity type that can carry an outcome; the rest (page views, opens ...) are skipped unread.
+_OUTREACH_TYPES: frozenset[str] = frozenset({"call", "meeting"}) | EMAIL_TYPES
 ATTEMPT = "attempt"  # the routing target meaning "one more attempt", not a status
 
 
@@ -77,6 +79,10 @@ def _event(activity: Activity) -> _Event | None:
     return None
 
 
+def _replay_order(event: _Event) -> tuple[datetime, str, str]:
+    return event.at, event.activity.source.value, event.activity.source_id
+
+
 def _route(event: _Event, rules: ContactStatusRules) -> str:
     if event.value is None:
         return ATTEMPT
@@ -86,8 +92,10 @@ def _route(event: _Event, rules: ContactStatusRules) -> str:
 def derive(person_id: str, current: str | None, activities: Iterable[Activity], rules: ContactStatusRules,
            now: datetime) -> ContactStatusChange | None:
     """The contact status the outreach history implies, as a change from ``current`` (None if unchanged)."""
-    events = sorted((e for a in activities if (e := _event(a)) is not None and e.at <= now),
-                    key=lambda e: (e.at, e.activity.source.value, e.activity.source_id))
+    # Most activities are not outreach: test the type before building an event (derive runs per person).
+    events = [e for a in activities if a.type in _OUTREACH_TYPES and (e := _event(a)) is not None and e.at <= now]
+    if len(events) > 1:
+        events.sort(key=_replay_order)
     base, base_event = rules.new, None
     attempts: list[_Event] = []
     for event in events:
@@ -97,7 +105,7 @@ def derive(person_id: str, current: str | None, activities: Iterable[Activity], 
         else:
             base, base_event, attempts = target, event, []
     counted = attempts
-    if rules.window_days is not None:
+    if rules.window_days is not None and attempts:
         horizon = now - timedelta(days=rules.window_days)
         counted = [e for e in attempts if e.at >= horizon]
     status, rule, reason = _status_from(base, base_event, attempts, counted, rules)
@@ -108,7 +116,7 @@ def derive(person_id: str, current: str | None, activities: Iterable[Activity], 
     if last is not None:
         facts.update(channel=last.channel, value=last.value, activity=last.activity.source_id,
                      occurred_at=last.at.isoformat())
-    unknown = sum(1 for e in counted if e.value is None)
+    unknown = sum(1 for e in counted if e.value is None) if counted else 0
     if unknown:
         facts["calls_without_disposition"] = unknown
     if rules.window_days is not None:
