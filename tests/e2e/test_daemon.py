@@ -62,20 +62,23 @@ class Secrets:
 
 class Daemon:
     def __init__(self, tmp: Path, url: str, secrets: Secrets, *args: str, name: str = "d", deadline: float = 10,
-                 env: dict[str, str] | None = None) -> None:
+                 env: dict[str, str] | None = None, interval: int = 1, real: bool = False) -> None:
         self.port = free_port()
         config = tmp / f"{name}.toml"
         config.write_text(
             f'[ledger]\nurl = "{url}"\n'
             f'[salesforce]\nusername = "integration@example.com"\npassword_file = "{secrets.password_file}"\n'
-            f'[schedule]\nsync_interval_seconds = 1\n'
-            f'[daemon]\nhealth_port = {self.port}\nlog_format = "json"\nshutdown_deadline_seconds = {deadline}\n',
+            f'[schedule]\nsync_interval_seconds = {interval}\n'
+            f'[daemon]\nhealth_port = {self.port}\nlog_format = "json"\nshutdown_deadline_seconds = {deadline}\n'
+            f'mappings_dir = "{ROOT / "mappings"}"\n[sandbox]\npersons = 40\n',
             encoding="utf-8",
         )
+        # The fake-job daemon, or the real `leadsync run` (with the embedded sandbox as both CRMs).
+        program = ["leadsync", "run"] if real else ["tests.integration.daemon.fake_daemon"]
         clean = {k: v for k, v in os.environ.items() if not k.startswith("LEADSYNC_")}
         clean.update({"LEADSYNC__HUBSPOT__ACCESS_TOKEN": secrets.token, **(env or {})})
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "tests.integration.daemon.fake_daemon", "--config", str(config), *args],
+            [sys.executable, "-m", *program, "--config", str(config), *args],
             cwd=ROOT, env=clean, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )
         self.lines: list[str] = []
@@ -184,6 +187,32 @@ def test_the_daemon_serves_health_runs_cycles_and_stops_cleanly_on_sigterm(
     assert failures and "login refused for token *** with password ***" in failures[0]["exception"]
     leaky = [r for r in recorded if r.kind == "leaky"]
     assert leaky and all(not any(s in e for s in secrets.all() for e in r.errors) for r in leaky)
+
+
+def test_leadsync_run_syncs_the_sandbox_and_stops_cleanly(tmp_path: Path, daemons: list[Daemon]) -> None:
+    url, secrets = sqlite_url(tmp_path), Secrets(tmp_path)
+    daemon = Daemon(tmp_path, url, secrets, real=True, interval=2)
+    daemons.append(daemon)
+    wait_for(lambda: daemon.get("/healthz")[0] == 200, seconds=60, what="/healthz")
+    wait_for(lambda: (r := daemon.readyz()).get("code") == 200 and "last good" in r["reason"], seconds=60,
+             what="a good cycle")
+    written = wait_for(lambda: daemon.metric('leadsync_records_written_total{system="salesforce"}'), seconds=30,
+                       what="records written to Salesforce")
+    assert written > 0 and daemon.metric('leadsync_records_pulled_total{system="hubspot"}') > 0
+    assert daemon.metric('leadsync_api_budget_remaining{system="salesforce"}') > 0
+    wait_for(lambda: len([r for r in runs(url) if r.kind == "sync" and r.status is RunStatus.SUCCEEDED]) >= 2,
+             seconds=60, what="a second cycle")
+    daemon.process.send_signal(signal.SIGTERM)
+    assert daemon.wait_exit(20) == 0
+    recorded = runs(url)
+    assert not [r for r in recorded if r.status is RunStatus.RUNNING]
+    assert {r.epoch for r in recorded} == {1}
+    first = min((r for r in recorded if r.kind == "sync"), key=lambda r: r.started_at)
+    assert first.status is RunStatus.SUCCEEDED and first.counts["records"] > 0 and first.api_calls["salesforce"] > 0
+    with open_ledger(url) as ledger, ledger.reading() as uow:
+        streams = {w.stream for w in uow.watermarks.all()}
+    assert {"salesforce:Lead", "hubspot:contacts"} <= streams
+    assert [line for line in daemon.lines if any(s in line for s in secrets.all())] == []
 
 
 def test_a_second_daemon_on_one_sqlite_file_is_refused_with_a_clear_message(
