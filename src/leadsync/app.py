@@ -73,7 +73,7 @@ def build_app(settings: Settings, *, connectors: bool = True) -> App:
     """Everything a command needs; ``connectors=False`` for ledger-only commands (``score explain``)."""
     ruleset = load_ruleset(settings.daemon.mappings_dir)
     notes: list[str] = []
-    ledger = open_sync_ledger(settings, notes)
+    ledger = open_sync_ledger(settings, notes, create=connectors)
     app = App(settings, ruleset, ledger, notes=notes)
     if not connectors:
         return app
@@ -88,11 +88,13 @@ def build_app(settings: Settings, *, connectors: bool = True) -> App:
     return app
 
 
-def open_sync_ledger(settings: Settings, notes: list[str]) -> Ledger:
-    """The ledger at ``[ledger] url``, its schema current (upgraded only with ``auto_upgrade``, or for a
-    sandbox run on a SQLite file that does not exist yet), plus the sync engine's tables."""
+def open_sync_ledger(settings: Settings, notes: list[str], *, create: bool = True) -> Ledger:
+    """The ledger at ``[ledger] url``, its schema current (upgraded only with ``auto_upgrade``, or, with
+    ``create``, for a sandbox run on a SQLite file that does not exist yet), plus the sync engine's tables."""
     url = settings.ledger.url
     fresh_file = _fresh_sqlite_file(url)
+    if fresh_file is not None and not create:
+        raise AppError(f"no ledger at {fresh_file} yet: run `leadsync sync --once` first")
     upgrade = settings.ledger.auto_upgrade or (settings.sandbox.enabled and fresh_file is not None)
     try:
         ledger = open_ledger(url, auto_upgrade=upgrade, echo=settings.ledger.echo_sql)
