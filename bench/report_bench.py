@@ -1,6 +1,6 @@
 """Report benchmark: build every report, in every format, over a ledger of 1,000,000 transitions.
 
-    python -m bench.report_bench [--quick] [--pg URL] [--no-sqlite]
+    python -m bench.report_bench [--quick] [--pg URL] [--no-sqlite] [--only TEXT]
 
 Data: ``bench.ledger_bench``'s bulk loader (100,000 persons, 10 transitions each over one year, through
 ``UnitOfWork.transitions.append``), plus one ``mql_accepted`` SLA clock per person (owners from
@@ -110,7 +110,7 @@ def cases(ruleset: RuleSet) -> dict[str, Callable[[Ledger], Any]]:
     }
 
 
-def run_backend(name: str, url: str, persons: int, per_person: int) -> dict[str, Any]:
+def run_backend(name: str, url: str, persons: int, per_person: int, only: str | None = None) -> dict[str, Any]:
     rng = random.Random(20261124)
     upgrade(url)
     ruleset = load_ruleset(MAPPINGS)
@@ -127,6 +127,8 @@ def run_backend(name: str, url: str, persons: int, per_person: int) -> dict[str,
                 connection.commit()
         reports = {}
         for label, action in cases(ruleset).items():
+            if only and only not in label:
+                continue
             seconds, rows = timed(lambda action=action: action(ledger))  # type: ignore[misc]
             reports[label] = {"seconds": round(seconds, 3), "rows": rows}
             print(f"{name:<12}{label:<28}{seconds:>9.2f} s{rows:>10,} rows", flush=True)
@@ -139,15 +141,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="100,000 transitions for 10,000 persons")
     parser.add_argument("--pg", metavar="URL", help="PostgreSQL server (a scratch database is created)")
     parser.add_argument("--no-sqlite", action="store_true", help="skip the SQLite run")
+    parser.add_argument("--only", metavar="TEXT", help="only the reports whose label contains TEXT")
     args = parser.parse_args(argv)
     persons = 10_000 if args.quick else 100_000
     results = []
     if not args.no_sqlite:
         with sqlite_database() as url:
-            results.append(run_backend("sqlite", url, persons, 10))
+            results.append(run_backend("sqlite", url, persons, 10, args.only))
     if args.pg:
         with postgres_database(args.pg) as url:
-            results.append(run_backend("postgresql", url, persons, 10))
+            results.append(run_backend("postgresql", url, persons, 10, args.only))
     RESULTS.mkdir(exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     path = RESULTS / f"reports-{stamp}{'-quick' if args.quick else ''}.json"
