@@ -40,6 +40,11 @@ def sync_command(args: argparse.Namespace) -> int:
         with build_app(settings) as app:
             for note in app.notes:
                 print(f"leadsync: {note}", file=sys.stderr)
+            epoch = app.ledger.current_epoch()
+            if epoch is not None and not args.dry_run:
+                # One writer at a time: a running daemon holds the fencing epoch, and a manual cycle's
+                # commits would be refused halfway through. A dry run commits nothing, so it may go on.
+                raise CliError(f"a leadsync daemon leads this ledger (epoch {epoch}); stop it or use --dry-run")
             report = app.engine().run_once(dry_run=args.dry_run, rescore_all=args.rescore)
     except (AppError, LedgerError) as exc:
         raise CliError(str(exc)) from exc
