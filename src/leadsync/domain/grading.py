@@ -89,8 +89,14 @@ class GradingProfile:
     start: str = "D"
     bands: tuple[Band, ...] = ()
     version: str = ""
-    _tests: tuple[tuple[int, Callable[[Person], Any], Test], ...] = field(init=False, repr=False, compare=False)
+    # Criteria grouped by the field they read (each field is fetched once per person), in field order
+    # of first use; each entry is (field getter, ((criterion index, test), ...)).
+    _by_field: tuple[tuple[Callable[[Person], Any], tuple[tuple[int, Test], ...]], ...] = field(
+        init=False, repr=False, compare=False)
     _bands_desc: tuple[Band, ...] = field(init=False, repr=False, compare=False)
+    _no_match_letter: str = field(init=False, repr=False, compare=False)  # the letter for a total of 0
+    # Per criterion, its explanation line when not counted and when counted (immutable, so shared).
+    _lines: tuple[tuple[MatchedCriterion, MatchedCriterion], ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         grade_rank(self.start)  # ValueError for a letter not on the scale
@@ -100,9 +106,16 @@ class GradingProfile:
             raise ValueError("a band with more points must not give a lower grade")
         if self.mode is GradingMode.POINTS and not self.bands:
             raise ValueError("points mode needs bands")
-        compiled = tuple((i, _getter(c.field), _compile(c)) for i, c in enumerate(self.criteria))
-        object.__setattr__(self, "_tests", compiled)
+        by_field: dict[str, list[tuple[int, Test]]] = {}
+        for index, criterion in enumerate(self.criteria):
+            by_field.setdefault(criterion.field, []).append((index, _compile(criterion)))
+        compiled = tuple((_getter(name), tuple(tests)) for name, tests in by_field.items())
+        object.__setattr__(self, "_by_field", compiled)
         object.__setattr__(self, "_bands_desc", tuple(reversed(ordered)))
+        object.__setattr__(self, "_no_match_letter", _letter(self, 0.0))
+        lines = tuple((MatchedCriterion(c.name, c.field, c.adjustment, False),
+                       MatchedCriterion(c.name, c.field, c.adjustment, True)) for c in self.criteria)
+        object.__setattr__(self, "_lines", lines)
 
 
 def _present(value: Any) -> bool:
@@ -160,10 +173,15 @@ def _getter(name: str) -> Callable[[Person], Any]:
 def grade(person: Person, profile: GradingProfile) -> GradeResult:
     """Grade ``person`` against ``profile``: the letter, the total, and every criterion that matched."""
     matched: list[int] = []
-    for index, get, test in profile._tests:
+    for get, tests in profile._by_field:
         value = get(person)
-        if value is not None and value != "" and value != () and test(value):
-            matched.append(index)
+        if value is not None and value != "" and value != ():
+            for index, test in tests:
+                if test(value):
+                    matched.append(index)
+    if not matched:  # the usual sparse record: nothing to weigh
+        return GradeResult(profile._no_match_letter, 0.0, (), profile.version)
+    matched.sort()  # criteria order, whatever the field order
     criteria = profile.criteria
     best_in_group: dict[str, int] = {}
     for index in matched:
@@ -172,11 +190,14 @@ def grade(person: Person, profile: GradingProfile) -> GradeResult:
             best = best_in_group.get(group)
             if best is None or criteria[index].adjustment > criteria[best].adjustment:
                 best_in_group[group] = index
-    counted = [i for i in matched if best_in_group.get(criteria[i].group or "", i) == i]
-    total = math.fsum(criteria[i].adjustment for i in counted)
-    explained = tuple(
-        MatchedCriterion(criteria[i].name, criteria[i].field, criteria[i].adjustment, i in counted) for i in matched
-    )
+    lines = profile._lines
+    if best_in_group:
+        counted = [i for i in matched if best_in_group.get(criteria[i].group or "", i) == i]
+        explained = tuple([lines[i][i in counted] for i in matched])
+    else:  # no groups among the matches: every match counts
+        counted = matched
+        explained = tuple([lines[i][True] for i in matched])
+    total = math.fsum([criteria[i].adjustment for i in counted])
     return GradeResult(_letter(profile, total), total, explained, profile.version)
 
 
