@@ -45,15 +45,15 @@ def record_intents(uow: UnitOfWork, writes: Mapping[Target, list[FieldWrite]], n
                    run_id: str) -> dict[Target, IntentRecord]:
     """One pending intent per target record, committed before the API is called."""
     intents: dict[Target, IntentRecord] = {}
-    state = SyncState(uow)
+    open_ones = open_intents_by_target(SyncState(uow))
     for target, items in sorted(writes.items()):
         fields = {w.field: w.value for w in items}
         intent = WriteIntent(target.system, target.object, target.record_id,
                              {k: plain(v) for k, v in fields.items()}, payload_hash(fields))
         # The same payload failed before: that intent is retried rather than a twin recorded beside it.
-        for older in state.open_intents(target, OPEN_STATES):
-            if uow.outbox.get(older).intent.payload_hash == intent.payload_hash:
-                uow.outbox.retry(older, now)
+        for older in open_ones.get(target, ()):
+            if older.intent.payload_hash == intent.payload_hash:
+                uow.outbox.retry(older.id, now)
                 break
         intents[target] = uow.outbox.add(intent, now, run_id=run_id)
     return intents
@@ -81,9 +81,10 @@ def record_outcomes(uow: UnitOfWork, plans: Sequence[PersonPlan], intents: Mappi
                     now: datetime, run_id: str, stats: ApplyStats) -> None:
     state = SyncState(uow)
     fingerprints = {t: f for plan in plans for t, f in plan.fingerprints.items()}
+    open_ones = open_intents_by_target(state)
     for target, intent in intents.items():
         result = results[target]
-        older = [i for i in state.open_intents(target, OPEN_STATES) if i != intent.id]
+        older = [i.id for i in open_ones.get(target, ()) if i.id != intent.id]
         if result.ok:
             _applied(uow, state, target, writes[target], intent.id, now, run_id)
             _settle(uow, older, now, IntentState.APPLIED, None)
@@ -102,6 +103,16 @@ def record_outcomes(uow: UnitOfWork, plans: Sequence[PersonPlan], intents: Mappi
                                fingerprints.get(target, intent.intent.payload_hash), now, run_id=run_id)
             stats.quarantined += 1
     stats.held += sum(len(p.held) for p in plans)
+
+
+def open_intents_by_target(state: SyncState) -> dict[Target, list[IntentRecord]]:
+    """Failed and quarantined intents, by record, read once per step instead of once per record."""
+    found: dict[Target, list[IntentRecord]] = {}
+    for intent_state in OPEN_STATES:
+        for record in state.intents_in(intent_state):
+            key = Target(record.intent.target, record.intent.object, record.intent.record_id)
+            found.setdefault(key, []).append(record)
+    return found
 
 
 def _settle(uow: UnitOfWork, older: Sequence[int], now: datetime, outcome: IntentState, reason: str | None) -> None:

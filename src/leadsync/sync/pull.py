@@ -194,11 +194,13 @@ def _store_activities(uow: UnitOfWork, state: SyncState, items: Sequence[Activit
                       stats: PullStats) -> None:
     rows: list[tuple[str | None, Activity]] = []
     known = state.known_activities([(i.activity.source.value, i.activity.source_id) for i in items])
+    # One identity lookup per person on the page, not per activity (people have dozens of them).
+    people = {ref: uow.people.find(identity(ref)) for ref in {i.who for i in items if _known_kind(i.who)}}
     for item in items:
         if item.deleted:
             stats.activities_deleted += 1  # the ledger keeps activities; a CRM delete does not unscore history
             continue
-        person = uow.people.find(identity(item.who)) if _known_kind(item.who) else None
+        person = people.get(item.who)
         a = item.activity
         if person is None:
             stats.activities_unattached += 1

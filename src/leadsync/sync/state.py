@@ -318,14 +318,6 @@ class SyncState:
                 out[(Target(System(r.system), r.object, r.record_id), r.field)] = r.value_hash
         return out
 
-    def open_intents(self, target: Target, states: Sequence[IntentState]) -> list[int]:
-        t = write_intents
-        query = sa.select(t.c.id).where(
-            t.c.target == target.system.value, t.c.object == target.object, t.c.record_id == target.record_id,
-            t.c.state.in_([s.value for s in states]),
-        ).order_by(t.c.id)
-        return [r.id for r in self.conn.execute(query)]
-
     def intents_in(self, state: IntentState, limit: int = 10_000) -> list[IntentRecord]:
         """Open intents in ``state``, oldest first; beyond ``limit`` the rest wait for the next cycle."""
         return self.uow.outbox.by_state(state, limit=limit)
