@@ -29,7 +29,7 @@ from leadsync.domain.planner import Scalar, Target
 from leadsync.ledger import IdentityKind, Ledger, UnitOfWork
 from leadsync.ledger.engine import WRITE_OPTION
 from leadsync.ledger.records import IntentRecord, IntentState
-from leadsync.ledger.schema import Json, UtcDateTime, activities, persons, write_intents, written_values
+from leadsync.ledger.schema import Json, UtcDateTime, activities, persons, written_values
 from leadsync.ledger.sql import insert
 
 metadata = sa.MetaData()
