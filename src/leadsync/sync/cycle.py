@@ -204,9 +204,9 @@ class SyncEngine:
         people |= self._retrying
         self._evaluated = people
         plans = []
-        for person_id in sorted(people):
-            resolved = uow.people.resolve(person_id)
-            plan = plan_person(uow, state, resolved, self.ruleset, now)
+        # Marks may name people merged away since; each survivor is evaluated once.
+        for person_id in sorted({uow.people.resolve(p) for p in people}):
+            plan = plan_person(uow, state, person_id, self.ruleset, now)
             if plan is not None:
                 plans.append(plan)
         return plans
