@@ -8,7 +8,7 @@ Reports read many rows, so the hot queries select only the columns they use and 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -52,7 +52,8 @@ def slim_transitions(conn: sa.Connection, until: datetime | None) -> list[Transi
     per-row type processing)."""
     t = transitions
     sqlite = conn.dialect.name == "sqlite"
-    at = sa.type_coerce(t.c.at, sa.String()) if sqlite else t.c.at
+    # SQLite keeps naive UTC text; appending the offset lets fromisoformat return an aware instant at once.
+    at = sa.type_coerce(t.c.at, sa.String()) + sa.literal("+00:00") if sqlite else t.c.at
     query = sa.select(t.c.person_id, t.c.from_status, t.c.to_status, at, t.c.move).where(
         _window(t.c.at, None, until))
     moves = {m.value: m for m in Move}
@@ -61,8 +62,7 @@ def slim_transitions(conn: sa.Connection, until: datetime | None) -> list[Transi
     result = conn.execute(query)
     while rows := result.fetchmany(50_000):
         if sqlite:
-            out.extend(Transition(r[0], r[1], r[2], parse(r[3]).replace(tzinfo=UTC), moves[r[4]], "", "", "")
-                       for r in rows)
+            out.extend(Transition(r[0], r[1], r[2], parse(r[3]), moves[r[4]], "", "", "") for r in rows)
         else:
             out.extend(Transition(r[0], r[1], r[2], r[3], moves[r[4]], "", "", "") for r in rows)
     return out
