@@ -193,15 +193,18 @@ def summarize(activities: Iterable[Activity], rules: LifecycleRules) -> Activity
     last: datetime | None = None
     raises: dict[str, datetime] = {}
     for activity in activities:
-        at = activity.occurred_at
-        last = at if last is None or at > last else last
-        if activity.type in real_types:
+        at, kind = activity.occurred_at, activity.type
+        if last is None or at > last:
+            last = at
+        if kind in real_types:
             count += 1
-            first = at if first is None or at < first else first
-            last_real = at if last_real is None or at > last_real else last_real
-        if activity.type in raise_types and (activity.type not in raises or at > raises[activity.type]):
-            raises[activity.type] = at
-    return ActivitySummary(count, first, last_real, last, tuple(sorted(raises.items())))
+            if first is None or at < first:
+                first = at
+            if last_real is None or at > last_real:
+                last_real = at
+        if kind in raise_types and (kind not in raises or at > raises[kind]):
+            raises[kind] = at
+    return ActivitySummary(count, first, last_real, last, tuple(sorted(raises.items())) if raises else ())
 
 
 @dataclass(frozen=True, slots=True)
