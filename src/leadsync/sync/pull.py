@@ -47,6 +47,7 @@ def identity(ref: RecordRef) -> Identity:
 
 def ingest_page(uow: UnitOfWork, page: Page, now: datetime, run_id: str, stats: PullStats) -> None:
     state = SyncState(uow)
+    marked_before = set(stats.people_changed)  # earlier pages of this cycle committed their own marks
     people = [r for r in page.records if isinstance(r, PersonRecord)]
     assigned = _resolve_identities(uow, state, people, now, run_id, stats)
     for record in people:
@@ -61,7 +62,7 @@ def ingest_page(uow: UnitOfWork, page: Page, now: datetime, run_id: str, stats: 
     stats.owners += sum(1 for r in page.records if isinstance(r, OwnerRecord))
     stats.pages += 1
     stats.records += len(page.records)
-    state.mark_dirty(stats.people_changed, now)
+    state.mark_dirty(stats.people_changed - marked_before, now)
 
 
 def _index(uow: UnitOfWork, state: SyncState, people: Sequence[PersonRecord]) -> IdentityIndex:
