@@ -16,7 +16,10 @@ from leadsync.cli.common import CliError, settings_from
 from leadsync.ledger import LedgerError, open_configured
 from leadsync.reports import FORMATS, GROUPINGS, REPORTS, Window, build_report, render
 from leadsync.reports.audit import UnknownPerson
+from leadsync.reports.common import DEFAULT_DAYS
 from leadsync.rules.ruleset import load_ruleset
+
+AUDIT_DAYS = 7
 
 
 def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
@@ -41,7 +44,8 @@ def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
 
 
 def _common_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--since", metavar="WHEN", help="start (ISO date or date-time; default 90 days before until)")
+    parser.add_argument("--since", metavar="WHEN",
+                        help="start (ISO date or date-time; default 90 days before until, 7 for audit)")
     parser.add_argument("--until", metavar="WHEN", help="end, exclusive (default: now)")
     parser.add_argument("--format", choices=FORMATS, default="table", help="output format (default table)")
     parser.add_argument("--out", metavar="PATH", type=Path, help="write to a file instead of standard output")
@@ -71,7 +75,8 @@ def run(args: argparse.Namespace) -> int:
     since = parse_instant(args.since, tz, "--since") if args.since else None
     until = parse_instant(args.until, tz, "--until") if args.until else None
     try:
-        window = Window.default(now, since, until)
+        # An audit of everyone lists every change: a week by default, a quarter for the summaries.
+        window = Window.default(now, since, until, days=AUDIT_DAYS if args.report_name == "audit" else DEFAULT_DAYS)
     except ValueError as exc:
         raise CliError(str(exc), exit_code=2) from None
     options: dict[str, Any] = {}
