@@ -394,3 +394,34 @@ def test_the_dockerfile_steps_install_a_working_leadsync_with_a_working_healthch
     assert daemon.wait_exit(15) == 0
     failed = subprocess.run(probe, env=clean, capture_output=True, text=True, check=False, cwd=tmp_path)
     assert failed.returncode == 1 and "unhealthy" in failed.stderr
+
+
+# ----- leadsync demo ---------------------------------------------------------------------------------
+
+def test_leadsync_demo_tells_the_whole_story_and_ends_quiet(tmp_path: Path) -> None:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("LEADSYNC_")}
+    folder = tmp_path / "demo"
+    done = subprocess.run([sys.executable, "-m", "leadsync", "demo", "--persons", "100", "--dir", str(folder),
+                           "--json"], cwd=ROOT, env=clean, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout)
+    cycles = result["cycles"]
+    assert cycles[0]["records_pulled"] > 0 and len(cycles[0]["transitions"]) >= 100  # everyone gets a status
+    moves = [t for c in cycles[1:] for t in c["transitions"]]
+    for arrow in ("-> MQL", "-> SAL", "-> Opportunity"):
+        assert any(arrow in t for t in moves), arrow
+    assert any(c["contact_status_changes"] for c in cycles[1:])
+    assert any(c["sla"]["breached_this_step"] >= 1 for c in cycles)
+    assert all(set(c["api_calls"]) == {"salesforce", "hubspot"} for c in cycles)
+    assert sum(c["writes"].get("salesforce", 0) for c in cycles[1:]) > 0
+    last = cycles[-1]
+    assert last["transitions"] == [] and last["contact_status_changes"] == [] and not any(last["writes"].values())
+    assert last["status"] == "succeeded"
+    for path in result["reports"].values():
+        assert Path(path).read_text(encoding="utf-8").lstrip().lower().startswith("<!doctype html")
+
+    status = subprocess.run([sys.executable, "-m", "leadsync", "status", "--config", str(folder / "demo.toml"),
+                             "--format", "json"], env=clean, capture_output=True, text=True, timeout=60, check=False)
+    assert status.returncode == 0, status.stderr
+    shown = json.loads(status.stdout)
+    assert shown["sla_breaches"]["count"] >= 1 and shown["runs"][0]["status"] == "succeeded"
