@@ -10,6 +10,7 @@ from leadsync.connectors.memory import MemoryCrashError
 from leadsync.domain.model import CrmFacts, System
 from leadsync.domain.planner import Target, canonical
 from leadsync.ledger import Identity, IdentityKind, IntentState, RunStatus
+from leadsync.sync.dryrun import render_text
 
 from .conftest import World, dump, table_counts
 from .helpers import ann, form_fill
@@ -140,6 +141,11 @@ def test_a_dry_run_changes_nothing_in_the_ledger_and_makes_no_write_call(world: 
     assert report.writes and report.would_write_calls == {"salesforce": 1, "hubspot": 1}
     assert report.api_calls["salesforce"]["writes"] == 0 and report.api_calls["hubspot"]["writes"] == 0
     assert dump(world.ledger) == before
+    text = render_text(report)
+    assert "salesforce Lead 00Q1" in text and "Lifecycle_Status__c: 'Inquiry' -> 'MQL'" in text
+    assert "lifecyclestage: 'lead' -> 'marketingqualifiedlead'" in text
+    assert "Inquiry -> MQL [mql.hand_raise]" in text and "transitions per status: MQL=1" in text
+    assert "salesforce: 4 field writes; 4 read calls, 1 write calls needed" in text
     assert world.cycle().transitions[0].to_status == "MQL"  # the real cycle still sees the change
 
 
