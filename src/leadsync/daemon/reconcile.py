@@ -16,6 +16,7 @@ changed since the last cycle show up as *missing* until that cycle has run; smal
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import timedelta
 
 import sqlalchemy as sa
 
@@ -34,7 +35,9 @@ Key = tuple[str, str, str]  # (system, kind, record id)
 
 def crm_ids(connector: CrmConnector, ctx: JobContext, outcome: JobOutcome) -> set[Key]:
     found: set[Key] = set()
-    everything = Window(start=None, end=connector.server_time())
+    # Everything there is: the end is only an upper bound, and a connector's server time may come from
+    # an earlier response (HubSpot reads it from Date headers), older than our own last writes.
+    everything = Window(start=None, end=connector.server_time() + timedelta(days=1))
     system = connector.system.value
     for stream in PERSON_STREAMS.get(connector.system, ()):
         if stream not in connector.streams():
