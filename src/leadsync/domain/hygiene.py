@@ -62,6 +62,7 @@ class _FieldPlan(NamedTuple):
     shortest_run: int  # the shortest key of ``mash``: shorter texts cannot be a listed run
     repeated: tuple[tuple[int, int], ...]  # (min_length, rule index)
     patterns: tuple[tuple[Callable[[str], object], int], ...]  # (compiled search, rule index)
+    any_pattern: Callable[[str], object] | None  # all of ``patterns`` in one regex, when that is safe
 
 
 class _Plan(NamedTuple):
@@ -131,20 +132,42 @@ def _compile(rules: tuple[HygieneRule, ...]) -> _Plan:
                 for name in rule.fields:
                     slot(name)["repeated"].append((rule.min_length, index))
             case HygieneCheck.PATTERN:
-                search = re.compile("|".join(f"(?:{v})" for v in rule.values), re.IGNORECASE).search
+                search = re.compile(_alternation(rule.values), re.IGNORECASE).search
                 for name in rule.fields:
-                    slot(name)["patterns"].append((search, index))
+                    slot(name)["patterns"].append((search, index, rule.values))
             case _:  # pragma: no cover - the enum is exhaustive
                 raise ValueError(f"unknown hygiene check {rule.check!r}")
     fields = tuple(
         _FieldPlan(
             get=_getter(name), missing=_frozen(parts["missing"]), junk=_frozen_index(parts["junk"]),
             mash=_frozen_index(parts["mash"]), shortest_run=min(map(len, parts["mash"]), default=0),
-            repeated=tuple(parts["repeated"]), patterns=tuple(parts["patterns"]),
+            repeated=tuple(parts["repeated"]),
+            patterns=tuple((search, index) for search, index, _ in parts["patterns"]),
+            any_pattern=_any_pattern([values for _, _, values in parts["patterns"]]),
         )
         for name, parts in per_field.items()
     )
     return _Plan(_frozen_index(domains), _frozen_index(mailboxes), tuple(invalid), fields)
+
+
+def _alternation(regexes: Iterable[str]) -> str:
+    return "|".join(f"(?:{v})" for v in regexes)
+
+
+# Backreferences and conditionals refer to groups by number or name, which combining regexes would change.
+_GROUP_REFERENCE = re.compile(r"\\[1-9]|\(\?P=|\(\?\(")
+
+
+def _any_pattern(per_rule: list[tuple[str, ...]]) -> Callable[[str], object] | None:
+    """One regex that matches where any of a field's pattern rules does: most values match none, and
+    one search then spares one search per rule. Left out where combining could change a rule's meaning
+    (group references) or does not compile (a group name used twice)."""
+    if len(per_rule) < 2 or any(_GROUP_REFERENCE.search(v) for values in per_rule for v in values):
+        return None
+    try:  # each rule's own regex, whole, as one alternative
+        return re.compile(_alternation(_alternation(values) for values in per_rule), re.IGNORECASE).search
+    except re.error:
+        return None
 
 
 def _index_values(index: dict[str, list[int]], values: Iterable[str], rule: int) -> None:
@@ -188,15 +211,19 @@ def check(person: Person, rules: HygieneRules) -> HygieneVerdict:
     if plan.invalid and (email := raw_email.strip()) and not _EMAIL_SHAPE.match(email):
         hits.update(plan.invalid)
     if plan.domains or plan.mailboxes:
-        local, at, domain = normalise(raw_email).rpartition("@")
+        local, at, domain = " ".join(raw_email.split()).casefold().rpartition("@")  # normalise(), inlined
         if at:
             if plan.mailboxes and (found := plan.mailboxes.get(local.split("+", 1)[0])):
                 hits.update(found)
-            if plan.domains:
-                labels = domain.rstrip(".").split(".")
-                for i in range(len(labels)):
-                    if found := plan.domains.get(".".join(labels[i:])):
+            if plan.domains:  # the domain, then each parent: "a.b.c", "b.c", "c"
+                suffix = domain.rstrip(".")
+                while True:
+                    if found := plan.domains.get(suffix):
                         hits.update(found)
+                    dot = suffix.find(".")
+                    if dot < 0:
+                        break
+                    suffix = suffix[dot + 1:]
     for plan_field in plan.fields:
         value = plan_field.get(person)
         if type(value) is str:  # the usual case, inlined: one normalised text or none
@@ -222,9 +249,11 @@ def check(person: Person, rules: HygieneRules) -> HygieneVerdict:
                 # a cheap test that spares most texts the regex.
                 if compact[:1] in compact[1:4] and _REPEATED.match(compact) is not None:
                     hits.update(index for size, index in repeated if len(compact) >= size)
-            for search, index in plan_field.patterns:
-                if index not in hits and search(text):
-                    hits.add(index)
+            any_pattern = plan_field.any_pattern
+            if any_pattern is None or any_pattern(text) is not None:
+                for search, index in plan_field.patterns:
+                    if index not in hits and search(text):
+                        hits.add(index)
     if not hits:
         return _CLEAN
     matched = [rules.rules[i] for i in sorted(hits)]
