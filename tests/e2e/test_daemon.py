@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from leadsync.ledger import RunStatus, SyncRun, open_ledger, upgrade
 from tests.integration.ledger.conftest import pg_admin_url, pg_url
@@ -425,3 +426,45 @@ def test_leadsync_demo_tells_the_whole_story_and_ends_quiet(tmp_path: Path) -> N
     assert status.returncode == 0, status.stderr
     shown = json.loads(status.stdout)
     assert shown["sla_breaches"]["count"] >= 1 and shown["runs"][0]["status"] == "succeeded"
+
+
+@pytest.mark.postgres
+def test_a_paused_leader_that_wakes_after_a_failover_writes_nothing(
+    tmp_path: Path, daemons: list[Daemon], pg_url: str
+) -> None:
+    upgrade(pg_url)
+    secrets = Secrets(tmp_path)
+    args = ("--batches", "10", "--pause", "0.2")
+    a = Daemon(tmp_path, pg_url, secrets, *args, name="a")
+    daemons.append(a)
+    wait_for(lambda: a.readyz().get("role") == "leader", what="a leads")
+    b = Daemon(tmp_path, pg_url, secrets, *args, name="b")
+    daemons.append(b)
+    wait_for(lambda: b.readyz().get("role") == "standby", what="b stands by")
+    wait_for(lambda: running_sync(pg_url), what="a's run in progress")
+    a.process.send_signal(signal.SIGSTOP)  # a long GC pause, a frozen VM...
+    try:
+        engine = sa.create_engine(pg_url, poolclass=sa.pool.NullPool)
+        with engine.connect() as admin:  # ...during which a's lock connection is cut
+            holder = admin.execute(sa.text("SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted"))
+            admin.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": holder.scalar_one()})
+        engine.dispose()
+        wait_for(lambda: b.readyz().get("role") == "leader", seconds=15, what="b takes over")
+        wait_for(lambda: any(r.epoch == 2 and r.status is RunStatus.SUCCEEDED for r in runs(pg_url)),
+                 what="a cycle by b")
+    finally:
+        a.process.send_signal(signal.SIGCONT)
+    wait_for(lambda: a.readyz().get("role") == "standby", seconds=15, what="a steps down")
+    wait_for(lambda: any("leadership lost" in line or "lock connection lost" in line for line in a.lines),
+             what="a says why it stopped writing")
+    time.sleep(1)  # a's job had batches left: give it time to try them
+    recorded = sorted(runs(pg_url), key=lambda r: r.started_at)
+    assert [r.epoch for r in recorded] == sorted(r.epoch for r in recorded)
+    a_runs = {r.id for r in recorded if r.epoch == 1}
+    with open_ledger(pg_url) as ledger, ledger.reading() as uow:
+        mark = uow.watermarks.get("sync")
+        by_run = uow.connection.exec_driver_sql("SELECT run_id FROM watermarks WHERE stream = 'sync'").scalar_one()
+    assert mark is not None and by_run not in a_runs  # the last write is b's, a's late batches were refused
+    paused = [r for r in recorded if r.epoch == 1 and r.status is not RunStatus.SUCCEEDED]
+    assert len(paused) == 1 and paused[0].status is RunStatus.ABORTED  # closed by b; a could not overwrite it
+    assert "leader changed" in paused[0].errors[0]
