@@ -11,7 +11,7 @@ from typing import Any
 from leadsync.app import App
 from leadsync.connectors.port import CrmConnector
 from leadsync.daemon.checkpointed import CheckpointedConnector
-from leadsync.daemon.jobs import RESCORE, SLA_SWEEP, SYNC, FunctionJob, JobContext, JobOutcome
+from leadsync.daemon.jobs import RESCORE, SLA_SWEEP, SYNC, FunctionJob, JobContext, JobOutcome, RunStopped
 from leadsync.notify import Notifier
 from leadsync.sla_engine import sweep
 from leadsync.sync.cycle import CycleReport, EngineConfig, SyncEngine
@@ -50,7 +50,10 @@ def cycle_job(app: App, *, rescore_all: bool) -> FunctionJob:
         connectors = [CheckpointedConnector(c, ctx) for c in app.connectors]
         config = EngineConfig.from_settings(app.settings, epoch=ctx.epoch)
         report = SyncEngine(app.ledger, app.ruleset, connectors, config, app.clock).run_once(rescore_all=rescore_all)
-        return outcome_of(report, connectors)
+        outcome = outcome_of(report, connectors)
+        if report.status == "guard_tripped":  # nothing was written; an operator must look (the engine logged it)
+            raise RunStopped(report.errors[0] if report.errors else "mass-change guard", outcome)
+        return outcome
 
     return FunctionJob(RESCORE if rescore_all else SYNC, run, records_own_run=True)
 

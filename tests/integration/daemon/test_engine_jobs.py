@@ -85,3 +85,14 @@ def test_reconciliation_reports_drift_between_the_crms_and_the_ledger(world: Wor
     assert drift.counts["missing.salesforce"] == drift.counts["orphaned.hubspot"] == 0
     assert f"missing from the ledger: hubspot contact {contact}" in drift.errors
     assert any(str(lead["Id"]) in e and e.startswith("gone from the CRM") for e in drift.errors)
+
+
+def test_a_cycle_stopped_by_the_mass_change_guard_counts_as_aborted(world: World) -> None:
+    runner, metrics, _ = runner_for(world)
+    assert runner.run(cycle_job(world.app, rescore_all=False)) is RunStatus.SUCCEEDED
+    leads = [str(r["Id"]) for r in world.sandbox.sf.records("Lead") if not r.get("IsConverted")]
+    world.sandbox.sf.touch_records("Lead", leads, {"Status": "Unqualified"})  # someone's bad bulk edit
+    assert runner.run(cycle_job(world.app, rescore_all=False)) is RunStatus.ABORTED
+    guarded = runs(world)[0]
+    assert guarded.status is RunStatus.ABORTED and guarded.errors[0].startswith("mass-change guard")
+    assert metrics.registry.get_sample_value("leadsync_job_runs_total", {"job": "sync", "outcome": "aborted"}) == 1
