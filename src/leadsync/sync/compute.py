@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -18,7 +19,7 @@ from typing import Any
 from leadsync.domain.evaluate import Evaluation, PersonState, desired_fields, evaluate
 from leadsync.domain.lifecycle import Role
 from leadsync.domain.model import PERSON_FIELDS, Activity, CrmFacts, OwnerKind, Person, System, Transition
-from leadsync.domain.planner import HUBSPOT_STAGE_FIELD, FieldWrite, Scalar, Skip, Target, plan_writes, value_hash
+from leadsync.domain.planner import HUBSPOT_STAGE_FIELD, FieldWrite, Scalar, Target, plan_writes, value_hash
 from leadsync.ledger import ScoreSnapshot, UnitOfWork
 from leadsync.rules.ruleset import RuleSet
 from leadsync.sync.reopen import crm_user_reopen
@@ -33,7 +34,7 @@ class PersonPlan:
     evaluation: Evaluation
     transitions: list[Transition]
     writes: list[FieldWrite]
-    skipped: list[Skip]
+    skipped: Counter[str]  # fields left alone, by reason (unchanged, echo_of_our_write, not_owned)
     held: dict[Target, str] = field(default_factory=dict)  # target -> quarantine reason
     fingerprints: dict[Target, str] = field(default_factory=dict)
     snapshot: ScoreSnapshot | None = None
@@ -177,7 +178,7 @@ def plan_person(uow: UnitOfWork, state: SyncState, person_id: str, ruleset: Rule
     current = {(t, f.field): writable[t].current.get(f.field) for t in targets for f in desired if f.target == t}
     plan = plan_writes(desired, current, state.last_written(targets))
     result = PersonPlan(person_id, evaluation, transitions, [_leaving_other(w) for w in plan.writes],
-                        list(plan.skipped),
+                        Counter(skip.reason for skip in plan.skipped),
                         known_before=person_state.lifecycle_status is not None, targets=targets)
     _hold_quarantined(uow, result, writable, ruleset.version)
     result.snapshot = _snapshot(uow, evaluation, ruleset.version, now)

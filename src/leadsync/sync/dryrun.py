@@ -53,6 +53,7 @@ def as_dict(report: CycleReport) -> dict[str, Any]:
                                                     for w in report.writes).items())),
             "transitions_per_status": dict(sorted(Counter(t.to_status for t in report.transitions).items())),
             "contact_status_per_status": dict(sorted(Counter(c.to_status for c in report.contact_changes).items())),
+            "fields_left_alone": dict(sorted(sum((p.skipped for p in report.plans), Counter[str]()).items())),
         },
         "outcome": {"applied": report.outcome.applied, "failed_transient": report.outcome.failed,
                     "quarantined": report.outcome.quarantined, "held_in_quarantine": report.outcome.held,
@@ -112,7 +113,8 @@ def _plan_lines(data: dict[str, Any]) -> list[str]:
         lines.append(f"  contact status {c['person']}: {c['from']} -> {c['to']} [{c['rule']}] {c['reason']}")
     counts = data["counts"]
     for title, key in (("writes per field", "writes_per_field"), ("transitions per status", "transitions_per_status"),
-                       ("contact status per status", "contact_status_per_status")):
+                       ("contact status per status", "contact_status_per_status"),
+                       ("fields left alone", "fields_left_alone")):
         if counts[key]:
             lines.append(f"  {title}: " + ", ".join(f"{k}={v}" for k, v in counts[key].items()))
     return lines

@@ -202,6 +202,7 @@ def test_a_field_edited_in_both_systems_follows_its_owner(world: World) -> None:
     world.hs.edit("contact", "101", current={"leadsync_score": 77})
     quiet = world.cycle()
     assert quiet.writes == []  # our answer did not change: users' overrides are not fought every cycle
+    assert quiet.plans[0].skipped["echo_of_our_write"] == 2
 
     form_fill(world, System.HUBSPOT, "contact", "101", "hs-e2", days_ago=0.01)
     report = world.cycle()
