@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from leadsync.config.settings import DaemonSettings, Settings
-from leadsync.daemon.engine_jobs import cycle_job
+from leadsync.daemon.engine_jobs import cycle_job, sla_sweep_job
 from leadsync.daemon.metrics import DaemonMetrics
 from leadsync.daemon.reconcile import reconcile_job
 from leadsync.daemon.runner import JobRunner
@@ -96,3 +97,20 @@ def test_a_cycle_stopped_by_the_mass_change_guard_counts_as_aborted(world: World
     guarded = runs(world)[0]
     assert guarded.status is RunStatus.ABORTED and guarded.errors[0].startswith("mass-change guard")
     assert metrics.registry.get_sample_value("leadsync_job_runs_total", {"job": "sync", "outcome": "aborted"}) == 1
+
+
+def test_the_sla_sweep_job_records_breaches_and_queues_the_breach_flag(world: World) -> None:
+    runner, _, epoch = runner_for(world)
+    assert runner.run(cycle_job(world.app, rescore_all=False)) is RunStatus.SUCCEEDED
+    person = next(p for p in world.people() if p.sf_lead and p.hs_contact)
+    now = world.clock.now()
+    with world.app.ledger.unit_of_work(epoch=epoch) as uow:
+        uow.sla.start(person.person_id, "mql_accepted", now - timedelta(days=3), now - timedelta(days=1))
+    assert runner.run(sla_sweep_job(world.app, None)) is RunStatus.SUCCEEDED
+    swept = runs(world)[0]
+    assert swept.kind == "sla_sweep" and swept.counts["breached"] == 1 and swept.epoch == epoch
+    with world.app.ledger.reading() as uow:
+        [clock] = uow.sla.for_person(person.person_id)
+    assert clock.breached_at is not None
+    assert runner.run(sla_sweep_job(world.app, None)) is RunStatus.SUCCEEDED
+    assert runs(world)[0].counts["breached"] == 0  # a breach is recorded once
