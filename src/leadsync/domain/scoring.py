@@ -280,16 +280,20 @@ def score(person: Person, activities: Iterable[Activity], model: ScoringModel, n
                     future[slot] += 1
             continue
         factor = exp(age * rate) if rate is not None else factor_of(age)
-        if per_day:
-            day = occurred_at.toordinal() if occurred_at.tzinfo is UTC else _utc_day(occurred_at)
+        if not per_day:
+            for slot, matcher, fades in rules:
+                if matcher is None or matcher(activity.properties):
+                    counts[slot] += 1
+                    kept[slot] += factor if fades else 1.0
+            continue
+        day = occurred_at.toordinal() if occurred_at.tzinfo is UTC else _utc_day(occurred_at)
         for slot, matcher, fades in rules:
             if matcher is None or matcher(activity.properties):
                 counts[slot] += 1
                 weight = factor if fades else 1.0
                 kept[slot] += weight
-                if per_day:
-                    key = (slot, day)
-                    daily[key] = daily.get(key, 0.0) + weight
+                key = (slot, day)
+                daily[key] = daily.get(key, 0.0) + weight
     if not any(counts) and not any(future):
         return ScoreResult(person.id, 0.0, model.version, now)
     total = _total(model._plan, counts, kept, daily)
