@@ -53,7 +53,9 @@ def slim_transitions(conn: sa.Connection, until: datetime | None) -> list[Transi
     t = transitions
     sqlite = conn.dialect.name == "sqlite"
     # SQLite keeps naive UTC text; appending the offset lets fromisoformat return an aware instant at once.
-    at = sa.type_coerce(t.c.at, sa.String()) + sa.literal("+00:00") if sqlite else t.c.at
+    # PostgreSQL's driver already returns aware instants; skip the per-row UTC normalisation (any zone works).
+    at = sa.type_coerce(t.c.at, sa.String()) + sa.literal("+00:00") if sqlite \
+        else sa.type_coerce(t.c.at, sa.DateTime(timezone=True))
     query = sa.select(t.c.person_id, t.c.from_status, t.c.to_status, at, t.c.move).where(
         _window(t.c.at, None, until))
     moves = {m.value: m for m in Move}
