@@ -4,15 +4,20 @@ handed over, the run's checkpoint is checked.
 The engine commits every pulled page (with its watermark) before it asks for the next one, so stopping
 here (shutdown, deadline, lost leadership) leaves whole pages in the ledger and the watermark where the
 next cycle resumes. The page fetched but not handed over is simply read again next time.
+
+A stream's first pull (no watermark yet: the backfill) reports its progress through
+:func:`leadsync.daemon.progress.progress`.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 
 from leadsync.connectors.port import CallCounts, CrmConnector, Page, PreflightProblem, WriteResult
 from leadsync.daemon.jobs import JobContext
+from leadsync.daemon.progress import progress
 from leadsync.domain.model import System
 from leadsync.domain.planner import FieldWrite, Scalar, Target
 from leadsync.domain.watermark import Watermark, Window
@@ -33,7 +38,23 @@ class CheckpointedConnector:
 
     def pull(self, stream: str, mark: Watermark, window: Window) -> Iterator[Page]:
         self.ctx.checkpoint()
-        for page in _checked(self.inner.pull(stream, mark, window), self.ctx):
+        pages = _checked(self.inner.pull(stream, mark, window), self.ctx)
+        if mark.value is not None:  # an incremental pull: short, no progress to show
+            yield from self._counted(pages)
+            return
+        # A stream's first pull is the backfill, the long operation: a bar on a terminal, two log lines otherwise.
+        # A stream with nothing in it keeps no watermark and "backfills" every cycle: no progress for that.
+        counted = self._counted(pages)
+        first = next(counted, None)
+        if first is None:
+            return
+        with progress(f"backfill {self.system.value} {stream}") as bar:
+            for page in itertools.chain([first], counted):
+                bar.advance(len(page.records))
+                yield page
+
+    def _counted(self, pages: Iterator[Page]) -> Iterator[Page]:
+        for page in pages:
             self.pulled += len(page.records)
             yield page
 

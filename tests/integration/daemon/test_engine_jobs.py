@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import json
 import threading
 from collections.abc import Iterator
 from datetime import timedelta
@@ -16,6 +18,7 @@ from leadsync.daemon.reconcile import reconcile_job
 from leadsync.daemon.runner import JobRunner
 from leadsync.demo.world import World
 from leadsync.ledger import RunStatus, SyncRun
+from leadsync.logging import configure_logging
 from tests.integration.daemon.helpers import FixedLeadership
 
 MAPPINGS = Path(__file__).resolve().parents[3] / "mappings"
@@ -45,8 +48,20 @@ def runs(world: World) -> list[SyncRun]:
 
 def test_the_sync_job_runs_a_fenced_cycle_recorded_once_with_metrics(world: World) -> None:
     runner, metrics, epoch = runner_for(world)
-    assert runner.run(cycle_job(world.app, rescore_all=False)) is RunStatus.SUCCEEDED
-    [run] = runs(world)  # the engine's own record; the runner adds none
+    log = io.StringIO()
+    configure_logging("info", "json", stream=log)  # not a terminal: the backfill's progress is two lines each
+    try:
+        assert runner.run(cycle_job(world.app, rescore_all=False)) is RunStatus.SUCCEEDED
+        backfill_log = [json.loads(line) for line in log.getvalue().splitlines()]
+        assert runner.run(cycle_job(world.app, rescore_all=False)) is RunStatus.SUCCEEDED
+        later_log = [json.loads(line) for line in log.getvalue().splitlines()][len(backfill_log):]
+    finally:
+        configure_logging("info", "json")
+    done = {e["operation"]: e["count"] for e in backfill_log if e["event"] == "done" and "operation" in e}
+    assert done["backfill salesforce Lead"] > 0 and done["backfill hubspot contacts"] > 0
+    assert not [e for e in later_log if e["event"] == "done" and "operation" in e]  # incremental pulls are quiet
+    assert [r.status for r in runs(world)] == [RunStatus.SUCCEEDED] * 2
+    run = runs(world)[1]  # the backfill: the engine's own record; the runner adds none
     assert (run.kind, run.status, run.epoch) == ("sync", RunStatus.SUCCEEDED, epoch)
     assert run.counts["records"] > 0
     for system in ("salesforce", "hubspot"):
