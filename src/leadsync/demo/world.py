@@ -60,13 +60,21 @@ class World(contextlib.ExitStack):
         url = f"sqlite:///{directory / 'ledger.db'}"
         upgrade(url)
         self.settings = settings.model_copy(update={"ledger": settings.ledger.model_copy(update={"url": url})})
-        self.sandbox = self.enter_context(Sandbox(persons=persons, seed=seed, directory=directory / "sandbox"))
-        self.clock = DemoClock(self.sandbox)
-        ledger = open_ledger(url)
-        self.callback(ledger.close)
-        ensure_tables(ledger)
-        connectors = sandbox_connectors(self.settings, self.ruleset, self.sandbox.env())
-        self.app = App(self.settings, self.ruleset, ledger, connectors, clock=self.clock.now)
+        try:
+            self.sandbox = self.enter_context(Sandbox(persons=persons, seed=seed, directory=directory / "sandbox"))
+            self.clock = DemoClock(self.sandbox)
+            ledger = open_ledger(url)
+            self.callback(ledger.close)
+            ensure_tables(ledger)
+            connectors = sandbox_connectors(self.settings, self.ruleset, self.sandbox.env())
+            for connector in connectors:
+                closer = getattr(connector, "close", None)
+                if callable(closer):
+                    self.callback(closer)
+            self.app = App(self.settings, self.ruleset, ledger, connectors, clock=self.clock.now)
+        except BaseException:
+            self.close()  # the sandbox's servers and folders go with a half-built world
+            raise
 
     # ----- reading the ledger -----------------------------------------------------------------------
     def people(self) -> list[Person]:
