@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import enum
 import math
+import operator
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -138,6 +139,9 @@ class _Plan:
     caps: tuple[tuple[ActivityCap, frozenset[int]], ...]  # each cap with the positive rules it limits
     capped: frozenset[int]  # every rule some cap limits
     uncapped: tuple[int, ...]  # every other rule, in order
+    # ``points`` with 0.0 for capped rules, when every point value is finite: rules that matched nothing
+    # kept 0.0, so summing all products (in C, via map) adds only exact zeros to the uncapped sum.
+    uncapped_points: tuple[float, ...] | None
     per_day_cap_of: Mapping[int, int]  # rule -> position in ``caps``, for the rules a per-day cap limits
     factor: Callable[[float], float]
     half_life_rate: float | None  # set for half-life decay: the hot loop inlines exp(age * rate)
@@ -175,6 +179,8 @@ class ScoringModel:
             caps=capped,
             capped=all_capped,
             uncapped=tuple(i for i in range(len(self.rules)) if i not in all_capped),
+            uncapped_points=tuple(0.0 if i in all_capped else float(r.points) for i, r in enumerate(self.rules))
+            if all(math.isfinite(r.points) for r in self.rules) else None,
             per_day_cap_of={i: pos for pos, (cap, members) in enumerate(capped) if cap.per_day is not None
                              for i in members},
             factor=self.decay.factor_function(),
@@ -316,7 +322,10 @@ def _total(plan: _Plan, counts: list[int], kept: list[float], daily: dict[tuple[
     Summed from group values rather than from scaled per-rule shares, so float noise in the shares
     (which only explain the value) can never move it."""
     points = plan.points
-    parts = [points[i] * kept[i] for i in plan.uncapped if counts[i]]
+    if plan.uncapped_points is not None:
+        parts = list(map(operator.mul, plan.uncapped_points, kept))
+    else:
+        parts = [points[i] * kept[i] for i in plan.uncapped if counts[i]]
     if plan.caps:
         parts.extend(_capped_values(plan, counts, kept, daily))
     return math.fsum(parts)
