@@ -43,3 +43,21 @@ def test_jobs_get_the_safe_defaults_and_a_busy_job_is_not_run_twice(sqlite_ledge
 def uow_runs(ledger: Ledger) -> list:
     with ledger.reading() as uow:
         return uow.runs.latest(50)
+
+
+def test_a_run_later_than_the_misfire_grace_time_is_logged_and_counted_as_missed(sqlite_ledger: Ledger) -> None:
+    leadership = FixedLeadership(sqlite_ledger)
+    leadership.start()
+    metrics = DaemonMetrics()
+    runner = JobRunner(sqlite_ledger, leadership, metrics, threading.Event(), deadline_seconds=30)
+    hourly = ScheduledJob(batch_job("rescore", 1), every(3600), run_at_start=True)
+    scheduler = build_scheduler(ScheduleSettings(misfire_grace_seconds=1), [hourly], runner, metrics)
+    scheduler.start(paused=True)  # a process frozen past the due time (suspended VM, long GC pause)
+    try:
+        time.sleep(2.2)
+        scheduler.resume()
+        time.sleep(0.5)
+    finally:
+        scheduler.shutdown(wait=True)
+    assert metrics.registry.get_sample_value("leadsync_job_runs_missed_total", {"job": "rescore", "why": "missed"}) == 1
+    assert [r for r in uow_runs(sqlite_ledger) if r.kind == "rescore"] == []
