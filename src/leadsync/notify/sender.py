@@ -120,6 +120,7 @@ class Notifier:
         self.dead_letters = dead_letters
         self.policy = policy or SenderPolicy()
         self.stats = Stats()
+        self._stats_lock = threading.Lock()
         self._queue: queue.Queue[tuple[Endpoint, Notification]] = queue.Queue(self.policy.queue_size)
         self._buckets = {e.name: TokenBucket(self.policy.rate_per_second, self.policy.burst) for e in endpoints}
         self._context = ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
@@ -236,7 +237,8 @@ class Notifier:
             raise Transient(f"connection failed: {type(reason).__name__}") from None
 
     def _give_up(self, endpoint: Endpoint, note: Notification, reason: str, attempts: int) -> None:
-        self.stats.dead_lettered += 1
+        with self._stats_lock:  # the caller's thread and the sender thread both give up on messages
+            self.stats.dead_lettered += 1
         log.warning("notification %s to %s not delivered: %s", note.kind.value, endpoint.name, reason)
         self.dead_letters.add(endpoint, note, reason, attempts)
 
