@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from leadsync.domain.model import Activity, ContactStatusChange
 
@@ -56,8 +56,9 @@ class ContactStatusRules:
     version: str
 
 
-@dataclass(frozen=True, slots=True)
-class _Event:
+class _Event(NamedTuple):
+    """A NamedTuple: built per outreach activity, and cheaper to build than a frozen dataclass."""
+
     at: datetime
     activity: Activity
     channel: str
@@ -65,28 +66,23 @@ class _Event:
 
 
 def _event(activity: Activity) -> _Event | None:
+    props = activity.properties
     if activity.type == "call":
-        value = activity.prop("disposition")
+        value = props.get("disposition")
         return _Event(activity.occurred_at, activity, "call", value if value in CALL_DISPOSITIONS else None)
     if activity.type == "meeting":
         # A meeting without a known outcome is on the calendar: HubSpot's own default outcome is "scheduled".
-        outcome = activity.prop("outcome")
+        outcome = props.get("outcome")
         known = outcome if outcome in MEETING_OUTCOMES else "scheduled"
         return _Event(activity.occurred_at, activity, "meeting", known)
     if activity.type in EMAIL_TYPES:
-        direction = activity.prop("direction")
+        direction = props.get("direction")
         return _Event(activity.occurred_at, activity, "email", direction) if direction in EMAIL_DIRECTIONS else None
     return None
 
 
 def _replay_order(event: _Event) -> tuple[datetime, str, str]:
     return event.at, event.activity.source.value, event.activity.source_id
-
-
-def _route(event: _Event, rules: ContactStatusRules) -> str:
-    if event.value is None:
-        return ATTEMPT
-    return rules.routes[event.channel][event.value]
 
 
 def derive(person_id: str, current: str | None, activities: Iterable[Activity], rules: ContactStatusRules,
@@ -98,8 +94,9 @@ def derive(person_id: str, current: str | None, activities: Iterable[Activity], 
         events.sort(key=_replay_order)
     base, base_event = rules.new, None
     attempts: list[_Event] = []
+    routes = rules.routes
     for event in events:
-        target = _route(event, rules)
+        target = ATTEMPT if event.value is None else routes[event.channel][event.value]
         if target == ATTEMPT:
             attempts.append(event)
         else:
