@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from leadsync.cli import mappings_plan
 from leadsync.cli.common import settings_from
 from leadsync.rules.ruleset import load_ruleset
 
@@ -19,6 +20,7 @@ def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
     )
     validate.add_argument("directory", nargs="?", type=Path, help="rule folder (default: [daemon] mappings_dir)")
     validate.set_defaults(func=_validate)
+    mappings_plan.register(actions, parents)
 
 
 def _validate(args: argparse.Namespace) -> int:
