@@ -65,6 +65,9 @@ def test_backward_hubspot_stage_is_cleared_first_forward_is_not() -> None:
                           {(CONTACT, "lifecyclestage"): "salesqualifiedlead"}, {})
     assert back.writes[0].clear_first is True
     assert forward.writes[0].clear_first is False
+    from_other = plan_writes([DesiredField(CONTACT, "lifecyclestage", "customer")],
+                             {(CONTACT, "lifecyclestage"): "other"}, {})
+    assert from_other.writes[0].clear_first is True  # HubSpot ranks "other" last
 
 
 def test_mass_change_guard() -> None:

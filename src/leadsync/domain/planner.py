@@ -28,9 +28,11 @@ from leadsync.domain.model import System
 
 Scalar = str | int | float | bool | datetime | None
 
-# HubSpot's default lifecycle stages in funnel order; "other" has no place in it.
+# HubSpot's default lifecycle stages in the order HubSpot ranks them: "other" comes last, so leaving it
+# for any other stage is a backward move that needs clear-then-set like the rest.
 HUBSPOT_STAGE_ORDER: tuple[str, ...] = (
     "subscriber", "lead", "marketingqualifiedlead", "salesqualifiedlead", "opportunity", "customer", "evangelist",
+    "other",
 )
 HUBSPOT_STAGE_FIELD = "lifecyclestage"
 

@@ -8,7 +8,6 @@ quarantine for the same cause are left out (they are retried once the cause chan
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
@@ -19,7 +18,7 @@ from typing import Any
 from leadsync.domain.evaluate import Evaluation, PersonState, desired_fields, evaluate
 from leadsync.domain.lifecycle import Role
 from leadsync.domain.model import PERSON_FIELDS, Activity, CrmFacts, OwnerKind, Person, System, Transition
-from leadsync.domain.planner import HUBSPOT_STAGE_FIELD, FieldWrite, Scalar, Target, plan_writes, value_hash
+from leadsync.domain.planner import FieldWrite, Scalar, Target, plan_writes, value_hash
 from leadsync.ledger import ScoreSnapshot, UnitOfWork
 from leadsync.rules.ruleset import RuleSet
 from leadsync.sync.reopen import crm_user_reopen
@@ -177,21 +176,12 @@ def plan_person(uow: UnitOfWork, state: SyncState, person_id: str, ruleset: Rule
     desired = desired_fields(evaluation, targets, ruleset.fields)
     current = {(t, f.field): writable[t].current.get(f.field) for t in targets for f in desired if f.target == t}
     plan = plan_writes(desired, current, state.last_written(targets))
-    result = PersonPlan(person_id, evaluation, transitions, [_leaving_other(w) for w in plan.writes],
+    result = PersonPlan(person_id, evaluation, transitions, list(plan.writes),
                         Counter(skip.reason for skip in plan.skipped),
                         known_before=person_state.lifecycle_status is not None, targets=targets)
     _hold_quarantined(uow, result, writable, ruleset.version)
     result.snapshot = _snapshot(uow, evaluation, ruleset.version, now)
     return result
-
-
-def _leaving_other(write: FieldWrite) -> FieldWrite:
-    """HubSpot ranks ``other`` after every stage, so leaving it is a backward move HubSpot silently drops
-    unless the field is cleared first; the core's stage order leaves ``other`` out, so mark it here."""
-    if (write.target.system is System.HUBSPOT and write.field == HUBSPOT_STAGE_FIELD and write.previous == "other"
-            and write.value not in (None, "", "other")):
-        return dataclasses.replace(write, clear_first=True)
-    return write
 
 
 def _hold_quarantined(uow: UnitOfWork, plan: PersonPlan, records: Mapping[Target, StoredRecord],
