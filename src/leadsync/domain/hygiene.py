@@ -74,6 +74,7 @@ class _Plan(NamedTuple):
     mailboxes: Mapping[str, tuple[int, ...]]  # listed mailbox -> email_local_part rules
     invalid: tuple[int, ...]  # email_invalid rules
     fields: tuple[_FieldPlan, ...]
+    names: tuple[str, ...]  # rule names, by index
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,7 +148,8 @@ def _compile(rules: tuple[HygieneRule, ...]) -> _Plan:
         )
         for name, parts in per_field.items()
     )
-    return _Plan(_frozen_index(domains), _frozen_index(mailboxes), tuple(invalid), fields)
+    return _Plan(_frozen_index(domains), _frozen_index(mailboxes), tuple(invalid), fields,
+                 tuple(rule.name for rule in rules))
 
 
 def _alternation(regexes: Iterable[str]) -> str:
@@ -205,40 +207,40 @@ _CLEAN = HygieneVerdict()
 
 def check(person: Person, rules: HygieneRules) -> HygieneVerdict:
     """Run every hygiene rule against ``person``; disqualify wins over flag; every match is listed."""
-    plan = rules._plan
+    domains, mailboxes, invalid, fields, names = rules._plan
     hits: set[int] = set()
     raw_email = person.email or ""
-    if plan.invalid and (email := raw_email.strip()) and not _EMAIL_SHAPE.match(email):
-        hits.update(plan.invalid)
-    if plan.domains or plan.mailboxes:
+    if invalid and (email := raw_email.strip()) and not _EMAIL_SHAPE.match(email):
+        hits.update(invalid)
+    if domains or mailboxes:
         local, at, domain = " ".join(raw_email.split()).casefold().rpartition("@")  # normalise(), inlined
         if at:
-            if plan.mailboxes and (found := plan.mailboxes.get(local.split("+", 1)[0])):
+            if mailboxes and (found := mailboxes.get(local.split("+", 1)[0])):
                 hits.update(found)
-            if plan.domains:  # the domain, then each parent: "a.b.c", "b.c", "c"
+            if domains:  # the domain, then each parent: "a.b.c", "b.c", "c"
                 suffix = domain.rstrip(".")
                 while True:
-                    if found := plan.domains.get(suffix):
+                    if found := domains.get(suffix):
                         hits.update(found)
                     dot = suffix.find(".")
                     if dot < 0:
                         break
                     suffix = suffix[dot + 1:]
-    for plan_field in plan.fields:
-        value = plan_field.get(person)
+    # Unpacked in the loop header: one step instead of a named-attribute lookup per use.
+    for get, missing, junk, mash, shortest_run, repeated, patterns, any_pattern in fields:
+        value = get(person)
         if type(value) is str:  # the usual case, inlined: one normalised text or none
             text = " ".join(value.split()).casefold()
             texts: tuple[str, ...] = (text,) if text else ()
         else:
             texts = _texts(value)
         if not texts:
-            hits.update(plan_field.missing)
+            hits.update(missing)
             continue
-        junk, mash, repeated = plan_field.junk, plan_field.mash, plan_field.repeated
         for text in texts:
             if junk and (found := junk.get(text)):
                 hits.update(found)
-            if mash and len(text) >= plan_field.shortest_run:
+            if mash and len(text) >= shortest_run:
                 # Letters only; a text of letters alone (the usual name) is its own result, skip the regex.
                 letters = text if text.isalpha() else _NOT_LETTERS.sub("", text)
                 if found := mash.get(letters):
@@ -249,13 +251,17 @@ def check(person: Person, rules: HygieneRules) -> HygieneVerdict:
                 # a cheap test that spares most texts the regex.
                 if compact[:1] in compact[1:4] and _REPEATED.match(compact) is not None:
                     hits.update(index for size, index in repeated if len(compact) >= size)
-            any_pattern = plan_field.any_pattern
-            if any_pattern is None or any_pattern(text) is not None:
-                for search, index in plan_field.patterns:
+            if patterns and (any_pattern is None or any_pattern(text) is not None):
+                for search, index in patterns:
                     if index not in hits and search(text):
                         hits.add(index)
     if not hits:
         return _CLEAN
-    matched = [rules.rules[i] for i in sorted(hits)]
-    decisive = next((rule for rule in matched if rule.action is HygieneAction.DISQUALIFY), matched[0])
-    return HygieneVerdict(decisive.action, decisive.reason, tuple(rule.name for rule in matched))
+    matched = sorted(hits)
+    decisive = rules.rules[matched[0]]
+    if decisive.action is not HygieneAction.DISQUALIFY:
+        for index in matched:
+            if rules.rules[index].action is HygieneAction.DISQUALIFY:
+                decisive = rules.rules[index]
+                break
+    return HygieneVerdict(decisive.action, decisive.reason, tuple(map(names.__getitem__, matched)))
