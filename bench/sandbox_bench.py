@@ -43,9 +43,28 @@ print(json.dumps({"seconds": seconds, "peak_mib": peak / 1024, "base_mib": base 
                   "records": sum(map(len, org.salesforce.values())) + sum(map(len, org.hubspot.values()))}))
 """
 
+_START_CHILD = """
+import json, resource, sys, time
+from leadsync.sandbox.runtime import Sandbox
+start = time.perf_counter()
+sandbox = Sandbox(persons=int(sys.argv[1]), seed=1, rate_limits=False).start()
+seconds = time.perf_counter() - start
+sandbox.stop()
+print(json.dumps({"seconds": seconds, "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
 
 def measure_generation(persons: int) -> dict[str, Any]:
-    out = subprocess.run([sys.executable, "-c", _CHILD, str(persons)], check=True, capture_output=True, text=True)
+    return _child(_CHILD, persons)
+
+
+def measure_start(persons: int) -> dict[str, Any]:
+    """A whole sandbox start: generation, loading both emulators, TLS setup, both servers listening."""
+    return _child(_START_CHILD, persons)
+
+
+def _child(code: str, persons: int) -> dict[str, Any]:
+    out = subprocess.run([sys.executable, "-c", code, str(persons)], check=True, capture_output=True, text=True)
     result: dict[str, Any] = json.loads(out.stdout)
     return result
 
@@ -226,6 +245,9 @@ def main() -> int:
               "|---|---|---|---|---|---|",
               f"| {persons:,} | {gen['activities']:,} | {gen['records']:,} | {gen['seconds']:.1f} | "
               f"{gen['peak_mib']:,.0f} MiB | {gen['base_mib']:,.0f} MiB |", ""]
+    started = measure_start(persons)
+    lines += [f"Whole `Sandbox` start with {persons:,} persons (generate, load both emulators, listen): "
+              f"{started['seconds']:.1f} s, peak RSS {started['peak_mib']:,.0f} MiB.", ""]
     print("\n".join(lines), flush=True)
     if args.skip_http:
         return 0
