@@ -5,12 +5,17 @@ Nothing else in leadsync builds a connector or opens the ledger for the sync. Wi
 running ``leadsync sandbox serve`` when its ``LEADSYNC_SANDBOX_*`` variables are in the environment,
 else an embedded :class:`~leadsync.sandbox.runtime.Sandbox` seeded from ``[sandbox] persons/seed`` and
 stopped with the app. Otherwise the real org and portal from ``[salesforce]`` and ``[hubspot]``.
+
+Before an engine is handed out for a run that writes, the preflight describes every mapped field
+(:mod:`leadsync.sync.preflight`); a failed one raises :class:`~leadsync.sync.preflight.PreflightFailed`
+naming each mapping line, and nothing is written. A dry run plans anyway and reports the problems.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,6 +27,7 @@ from leadsync.connectors.port import CrmConnector
 from leadsync.ledger import Ledger, LedgerError, open_ledger
 from leadsync.rules.ruleset import RuleSet, load_ruleset
 from leadsync.sync.cycle import EngineConfig, SyncEngine
+from leadsync.sync.preflight import PreflightGate, PreflightResult
 from leadsync.sync.state import ensure_tables
 
 if TYPE_CHECKING:
@@ -47,10 +53,26 @@ class App:
     sandbox: Sandbox | None = None
     notes: list[str] = field(default_factory=list)  # what the root did on the user's behalf
     clock: Callable[[], datetime] = utc_now
+    gate: PreflightGate = field(default_factory=PreflightGate)  # one per app: the daemon's lives as long as it
 
-    def engine(self) -> SyncEngine:
+    def preflight(self, *, force: bool = False) -> PreflightResult:
+        """Describe every mapped field (or reuse this rule-set version's recent pass)."""
+        return self.gate.check(self.ruleset, self.connectors, force=force)
+
+    def engine(self, *, dry_run: bool = False) -> SyncEngine:
+        """The sync engine over this app's connectors. For a run that writes, the preflight must pass
+        (:class:`PreflightFailed` otherwise); a dry run still plans, and ``gate.last`` holds the problems
+        its report should show."""
+        result = self.preflight()
+        if not dry_run:
+            result.raise_if_failed()
         return SyncEngine(self.ledger, self.ruleset, self.connectors, EngineConfig.from_settings(self.settings),
                           self.clock)
+
+    def preflight_problems(self) -> list[str]:
+        """The located problems of the last preflight (empty when it passed or was not run)."""
+        last = self.gate.last
+        return [] if last is None else last.lines
 
     def close(self) -> None:
         for connector in self.connectors:
@@ -78,14 +100,48 @@ def build_app(settings: Settings, *, connectors: bool = True) -> App:
     if not connectors:
         return app
     try:
-        if settings.sandbox.enabled:
-            app.connectors = _sandbox_connectors(app)
-        else:
-            app.connectors = _real_connectors(settings, ruleset)
+        app.connectors, app.sandbox = open_connectors(settings, ruleset, notes)
     except BaseException:
         app.close()
         raise
     return app
+
+
+def open_connectors(settings: Settings, ruleset: RuleSet, notes: list[str]) -> tuple[list[CrmConnector],
+                                                                                    Sandbox | None]:
+    """Both connectors as configured, and the embedded sandbox started for them (the caller stops it)."""
+    if not settings.sandbox.enabled:
+        return _real_connectors(settings, ruleset), None
+    env: Mapping[str, str]
+    sandbox: Sandbox | None = None
+    if os.environ.get(SANDBOX_ENV):
+        env = os.environ
+        notes.append(f"using the running sandbox at {env[SANDBOX_ENV]}")
+    else:
+        sandbox = _start_sandbox(settings)
+        env = sandbox.env()
+        notes.append(f"started an embedded sandbox ({settings.sandbox.persons} persons, seed {settings.sandbox.seed})")
+    try:
+        return sandbox_connectors(settings, ruleset, env), sandbox
+    except BaseException:
+        if sandbox is not None:
+            sandbox.stop()
+        raise
+
+
+@contextlib.contextmanager
+def connected(settings: Settings, ruleset: RuleSet, notes: list[str]) -> Iterator[list[CrmConnector]]:
+    """The configured connectors without a ledger (``mappings validate --online``), closed afterwards."""
+    connectors, sandbox = open_connectors(settings, ruleset, notes)
+    try:
+        yield connectors
+    finally:
+        for connector in connectors:
+            closer = getattr(connector, "close", None)
+            if callable(closer):
+                closer()
+        if sandbox is not None:
+            sandbox.stop()
 
 
 def open_sync_ledger(settings: Settings, notes: list[str], *, create: bool = True) -> Ledger:
@@ -124,19 +180,6 @@ def _real_connectors(settings: Settings, ruleset: RuleSet) -> list[CrmConnector]
     if settings.hubspot.enabled:
         built.append(HubSpotConnector.from_settings(settings, ruleset.fields))
     return built
-
-
-def _sandbox_connectors(app: App) -> list[CrmConnector]:
-    env: Mapping[str, str]
-    if os.environ.get(SANDBOX_ENV):
-        env = os.environ
-        app.notes.append(f"using the running sandbox at {env[SANDBOX_ENV]}")
-    else:
-        app.sandbox = _start_sandbox(app.settings)
-        env = app.sandbox.env()
-        app.notes.append(f"started an embedded sandbox ({app.settings.sandbox.persons} persons, "
-                         f"seed {app.settings.sandbox.seed})")
-    return sandbox_connectors(app.settings, app.ruleset, env)
 
 
 def _start_sandbox(settings: Settings) -> Sandbox:
