@@ -1,7 +1,9 @@
 """``leadsync sync --once [--dry-run] [--format text|json]``: one sync cycle from the command line.
 
 Exit codes: 0 the cycle ran (per-record failures are reported, not fatal), 3 the mass-change guard
-stopped it (nothing written), 1 any other failure (one clear line, no traceback).
+stopped it (nothing written), 4 the preflight found mapped fields the rules cannot write (each mapping
+line named; a real run writes nothing, a dry run still prints its plan with the problems in it), 1 any
+other failure (one clear line, no traceback).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any
 from leadsync.cli.common import CliError, settings_from
 
 GUARD_EXIT = 3
+PREFLIGHT_EXIT = 4
 
 
 def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
@@ -31,6 +34,7 @@ def sync_command(args: argparse.Namespace) -> int:
     from leadsync.ledger import LedgerError
     from leadsync.logging import configure_logging
     from leadsync.sync.dryrun import render_json, render_text
+    from leadsync.sync.preflight import PreflightFailed
 
     if not args.once:
         raise CliError("say --once to run one cycle (the scheduled daemon is `leadsync run`)", exit_code=2)
@@ -45,7 +49,11 @@ def sync_command(args: argparse.Namespace) -> int:
                 # One writer at a time: a running daemon holds the fencing epoch, and a manual cycle's
                 # commits would be refused halfway through. A dry run commits nothing, so it may go on.
                 raise CliError(f"a leadsync daemon leads this ledger (epoch {epoch}); stop it or use --dry-run")
-            report = app.engine().run_once(dry_run=args.dry_run, rescore_all=args.rescore)
+            report = app.engine(dry_run=args.dry_run).run_once(dry_run=args.dry_run, rescore_all=args.rescore)
+            preflight = app.preflight_problems()
+            report.errors[:0] = [f"preflight: {line}" for line in preflight]
+    except PreflightFailed as exc:
+        raise CliError(str(exc), exit_code=PREFLIGHT_EXIT) from None
     except (AppError, LedgerError) as exc:
         raise CliError(str(exc)) from exc
     except ConnectorError as exc:
@@ -54,4 +62,8 @@ def sync_command(args: argparse.Namespace) -> int:
     if report.status == "guard_tripped":
         print(f"leadsync: ALERT: {report.errors[0]}", file=sys.stderr)
         return GUARD_EXIT
+    if preflight:
+        print(f"leadsync: preflight failed: {len(preflight)} mapping line(s) cannot be used as the rules need; "
+              "a real run would write nothing", file=sys.stderr)
+        return PREFLIGHT_EXIT
     return 0

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
 
-from leadsync.app import AppError, build_app
+from leadsync.app import App, AppError, build_app
 from leadsync.config.settings import Settings
+from leadsync.connectors.errors import ConnectorError
 from leadsync.daemon.engine_jobs import cycle_job, sla_sweep_job
+from leadsync.daemon.jobs import FunctionJob, JobContext, JobOutcome
 from leadsync.daemon.reconcile import reconcile_job
 from leadsync.daemon.scheduler import ScheduledJob, daily_at, every
 from leadsync.daemon.service import DaemonError
-from leadsync.ledger import Ledger
+from leadsync.ledger import Ledger, RunStatus
 from leadsync.notify import notifier_from_settings
+from leadsync.sync.preflight import PreflightFailed
 
 DEAD_LETTERS = "leadsync-notifications.dead.jsonl"
 
@@ -28,15 +32,37 @@ def default_jobs(settings: Settings, ledger: Ledger, resources: contextlib.ExitS
     """Sync every interval (first one at start), SLA sweep, daily rescore, nightly reconciliation."""
     try:
         app = resources.enter_context(build_app(settings))
-    except AppError as exc:
+        app.gate.require(app.ruleset, app.connectors)  # fail fast, before anything is scheduled
+    except (AppError, PreflightFailed) as exc:
         raise DaemonError(str(exc)) from None
+    except ConnectorError as exc:
+        raise DaemonError(f"preflight could not reach the CRM: {exc}") from None
     notifier = notifier_from_settings(settings.notifications, dead_letter_path(settings))
     if notifier is not None:
         resources.callback(notifier.close)
     schedule = settings.schedule
     return [
-        ScheduledJob(cycle_job(app, rescore_all=False), every(schedule.sync_interval_seconds), run_at_start=True),
+        ScheduledJob(preflighted(app, cycle_job(app, rescore_all=False)), every(schedule.sync_interval_seconds),
+                     run_at_start=True),
         ScheduledJob(sla_sweep_job(app, notifier), every(schedule.sla_sweep_interval_seconds)),
-        ScheduledJob(cycle_job(app, rescore_all=True), daily_at(schedule.rescore_at)),
+        ScheduledJob(preflighted(app, cycle_job(app, rescore_all=True)), daily_at(schedule.rescore_at)),
         ScheduledJob(reconcile_job(app), daily_at(schedule.reconcile_at)),
     ]
+
+
+def preflighted(app: App, job: FunctionJob) -> FunctionJob:
+    """The cycle job behind the preflight gate (a pass is reused for an hour per rule-set version). An org
+    changed under the running daemon fails the run with every mapping line in its run record; the daemon
+    stays up for health and metrics and checks again next cycle."""
+    def run(ctx: JobContext) -> JobOutcome:
+        try:
+            app.gate.require(app.ruleset, app.connectors)
+        except PreflightFailed as exc:
+            # The engine writes the sync job's run record, and it never started: write the failed one here.
+            with ctx.ledger.unit_of_work(epoch=ctx.epoch) as uow:
+                uow.runs.start(job.kind, ctx.started_at, epoch=ctx.epoch, run_id=ctx.run_id)
+                uow.runs.finish(ctx.run_id, RunStatus.FAILED, ctx.now(), errors=exc.lines[:100])
+            raise
+        return job.run(ctx)
+
+    return dataclasses.replace(job, run=run)
