@@ -27,6 +27,9 @@ from leadsync.connectors.hubspot_client import build_hubspot_client
 
 API_VERSION = "59.0"
 PERSON_OBJECTS = ("Lead", "Contact")
+# Converted leads cannot be updated; a script would skip them too.
+LISTING = {"Lead": "SELECT Id FROM Lead WHERE IsConverted = false ORDER BY Id LIMIT {}",
+           "Contact": "SELECT Id FROM Contact ORDER BY Id LIMIT {}"}
 
 
 @dataclass(frozen=True)
@@ -71,7 +74,7 @@ def sample_salesforce(env: Mapping[str, str], sample: int) -> NaiveSample:
     sf = _salesforce(env)
     start, calls, done = time.perf_counter(), 0, 0
     for name in PERSON_OBJECTS:
-        page: dict[str, Any] = sf.query(format_soql("SELECT Id FROM {:literal} ORDER BY Id LIMIT {}", name, sample))
+        page: dict[str, Any] = sf.query(format_soql(LISTING[name], sample))
         calls += 1
         sobject = getattr(sf, name)
         for row in page["records"][: sample // len(PERSON_OBJECTS)]:

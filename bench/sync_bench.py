@@ -141,7 +141,13 @@ def run_cycle(ledger_url: str, mode: str) -> dict[str, Any]:
 # ----- the driver ---------------------------------------------------------------------------------
 SF_STREAMS = ("User", "Group", "Lead", "Contact", "Opportunity", "Task", "Event", "CampaignMember")
 HS_SEARCHED = ("contacts", *HS_ENGAGEMENTS)
-LAG_WAIT_SECONDS = 31.0  # HubSpot's default lag margin (30 s) plus a second
+# Cycles start a default sync interval apart and more: past HubSpot's lag margin (30 s), so each cycle sees
+# all that changed before it, and past the re-read overlap (30 s), so it does not re-read the last one's writes.
+LAG_WAIT_SECONDS = 61.0
+# Results go to bench/results of the checkout the bench runs from, or where LEADSYNC_BENCH_RESULTS says (a
+# snapshot of a commit, see docs/benchmarks.md, writes back into the working checkout).
+RESULTS = Path(os.environ.get("LEADSYNC_BENCH_RESULTS", ROOT / "bench" / "results"))
+COMMIT = os.environ.get("LEADSYNC_BENCH_COMMIT", "working tree")
 SF_DAILY_SHARE = 50_000  # the sync's default share (half) of the emulated org's 100,000 daily calls
 
 
@@ -239,7 +245,9 @@ def act_on_one_percent(env: Mapping[str, str], persons: int) -> int:
 
 def run_worker(env: Mapping[str, str], ledger_url: str, mode: str) -> dict[str, Any]:
     out = subprocess.run([sys.executable, "-m", "bench.sync_bench", "--worker", ledger_url, mode],
-                         env={**os.environ, **env}, cwd=ROOT, check=True, capture_output=True, text=True)
+                         env={**os.environ, **env}, cwd=ROOT, capture_output=True, text=True)
+    if out.returncode != 0:
+        raise RuntimeError(f"the sync worker failed ({mode}):\n{out.stderr[-3000:]}")
     result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
     return result
 
@@ -300,36 +308,38 @@ def bench_size(persons: int, mode: str, workdir: Path, naive_sample: int) -> lis
 
 
 def naive_cases(env: Mapping[str, str], cases: list[dict[str, Any]], sample: int) -> list[dict[str, Any]]:
-    """The naive script's cost for each cycle's work, from a measured sample scaled to the cycle's records."""
+    """The naive script's cost per cycle, from a measured sample scaled to every person record: a script
+    without a ledger cannot tell what changed, so each of its runs is the full pass."""
     samples = {s.system: s for s in (sample_salesforce(env, sample), sample_hubspot(env, sample))}
+    full = cases[0]["rows"]
+    sf_records = {o: full["salesforce"][o] for o in ("Lead", "Contact")}
+    calls = naive_cycle_calls(sf_records, full["hubspot"]["contacts"])
+    wall = (samples["salesforce"].seconds_per_record * sum(sf_records.values())
+            + samples["hubspot"].seconds_per_record * full["hubspot"]["contacts"])
     out = []
     for case in cases:
-        sf_records = {o: case["rows"]["salesforce"][o] for o in ("Lead", "Contact")}
-        calls = naive_cycle_calls(sf_records, case["rows"]["hubspot"]["contacts"])
-        wall = (samples["salesforce"].seconds_per_record * sum(sf_records.values())
-                + samples["hubspot"].seconds_per_record * case["rows"]["hubspot"]["contacts"])
         ours = sum(case["calls"].values())
         minimum = sum(m["reads"] + m["writes"] for m in case["minimum"].values())
         out.append({"case": "naive " + case["case"].removeprefix("sync "), "kind": "naive", "mode": case["mode"],
                     "persons": case["persons"], "calls": calls, "calls_ratio": round(sum(calls.values()) / minimum, 3),
                     "naive_over_ours": round(sum(calls.values()) / ours, 1) if ours else None,
                     "wall_s_estimated": round(wall, 1),
-                    "sample": {s: {"records": v.records, "calls": v.calls, "wall_s": round(v.wall_s, 2),
+                    "sample": {s: {"records": v.records, "calls": v.calls, "wall_s": round(v.wall_s, 3),
                                    "rate_limited": v.rate_limited} for s, v in samples.items()}})
     return out
 
 
-def drive(sizes: list[int], modes: list[str], naive_sample: int) -> Path:
+def drive(sizes: list[int], modes: list[str], naive_sample: int, *, quick: bool = False) -> Path:
     workdir = Path(tempfile.mkdtemp(prefix="leadsync-syncbench-"))
     started = datetime.now(UTC)
     cases: list[dict[str, Any]] = []
+    out = RESULTS / f"sync-{started:%Y%m%dT%H%M%SZ}{'-quick' if quick else ''}.json"
     for mode in modes:
         for persons in sizes:
             print(f"sync bench: {persons:,} persons, {mode}", file=sys.stderr, flush=True)
             cases.extend(bench_size(persons, mode, workdir, naive_sample))
-    out = ROOT / "bench" / "results" / f"sync-{started:%Y%m%dT%H%M%SZ}.json"
-    out.write_text(json.dumps({"date": started.isoformat(), "load_average": os.getloadavg(), "cases": cases},
-                              indent=1, default=str))
+            out.write_text(json.dumps({"date": started.isoformat(), "load_average": os.getloadavg(),
+                                       "commit": COMMIT, "cases": cases}, indent=1, default=str))
     print(out)
     return out
 
@@ -347,7 +357,7 @@ def main() -> int:
         print(json.dumps(run_cycle(*args.worker)))
         return 0
     sizes = args.persons or ([1_000] if args.quick else [10_000])
-    drive(sizes, args.mode or list(MODES), args.naive_sample)
+    drive(sizes, args.mode or list(MODES), args.naive_sample, quick=args.quick)
     return 0
 
 
