@@ -23,6 +23,7 @@ from leadsync.config.settings import Settings
 from leadsync.connectors.port import CrmConnector
 from leadsync.domain.lifecycle import is_legal
 from leadsync.domain.model import System
+from leadsync.domain.planner import Target
 from leadsync.ledger import NO_LEADER_EPOCH, IntentState, Ledger, open_ledger
 from leadsync.rules.ruleset import load_ruleset
 from leadsync.sandbox.runtime import Sandbox
@@ -74,9 +75,15 @@ class Rig:
         return SyncEngine(self.ledger, RULESET, self.connectors, engine_config(epoch=epoch), self.sandbox.clock.now)
 
     def advance(self, minutes: float = 2.0) -> None:
-        """Move the server clock on past the pull windows' lag margin."""
+        """Move the server clock on past the pull windows' lag margin.
+
+        The connectors extrapolate server time from the last ``Date`` they saw with a monotonic clock, which
+        is right while time flows, but a jump of the emulated clock would leave them minutes behind (a
+        skew no real org produces). So each forgets its reading and asks the server again (one cheap call)."""
         self.offset += minutes * 60
         self.sandbox.clock.set_offset(self.offset)
+        for connector in self.connectors:
+            forget_server_date(connector)
 
     def cycle(self, *, minutes_later: float = 2.0, epoch: int = NO_LEADER_EPOCH) -> CycleReport:
         self.advance(minutes_later)
@@ -105,6 +112,16 @@ class Rig:
 
     def outcome(self) -> Outcome:
         return Outcome.of(self)
+
+
+SERVER_DATE_ATTRIBUTES = ("_last_date", "_server_date")  # HubSpot's, Salesforce's
+
+
+def forget_server_date(connector: CrmConnector) -> None:
+    found = [name for name in SERVER_DATE_ATTRIBUTES if hasattr(connector, name)]
+    assert found, f"{type(connector).__name__} keeps its server Date elsewhere; update the fault harness"
+    for name in found:
+        setattr(connector, name, None)
 
 
 @contextmanager
@@ -187,6 +204,20 @@ def assert_same_outcome(faulty: Outcome, reference: Outcome) -> None:
     assert faulty.transitions == reference.transitions
     assert faulty.streams == reference.streams
     assert faulty.open_intents == {"pending": 0, "failed": 0}
+
+
+def held_value(outcome: Outcome, target: Target, name: str) -> Any:
+    """What a record held for one mapped field when ``outcome`` was taken (normalized as in Outcome)."""
+    if target.system is System.SALESFORCE:
+        return outcome.salesforce.get((target.object, target.record_id), {}).get(name)
+    return outcome.hubspot.get(target.record_id, {}).get(name)
+
+
+def assert_no_write_of_a_held_value(reports: list[CycleReport], before: Outcome) -> None:
+    """No write in ``reports`` set a record to what it already held in ``before`` (a resent write)."""
+    resent = [(w.target, w.field, w.value) for r in reports for w in r.writes if w.field not in TIME_FIELDS
+              and not w.clear_first and held_value(before, w.target, w.field) == _plain(w.field, w.value)]
+    assert resent == [], f"written again with the value the record already held: {resent[:5]}"
 
 
 def assert_not_written_twice(faulty: Outcome, reference: Outcome) -> None:

@@ -1,0 +1,87 @@
+"""Reliability test 2: a write's response is lost after the server committed it (``drop_after_commit``
+on the write endpoint). Nothing is written twice into the ledger's history, the intent is resolved by
+reading (read-back of pending intents, or the re-pull of records that already hold the value), and the
+end state equals the undisturbed run's."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from leadsync.sync import apply as applying
+
+from .harness import (
+    ReferenceRun,
+    assert_no_write_of_a_held_value,
+    assert_not_written_twice,
+    assert_same_outcome,
+    assert_transitions_legal,
+    rig,
+)
+
+PERSONS = 12
+WRITE_ENDPOINTS = [("sf", "composite.sobjects"), ("hs", "contacts.batch_update")]
+
+
+@pytest.mark.parametrize(("system", "endpoint"), WRITE_ENDPOINTS)
+def test_one_lost_write_response_ends_as_the_undisturbed_run(
+        system: str, endpoint: str, ledger_url: str, tmp_path: Path, reference: ReferenceRun) -> None:
+    expected, _ = reference(PERSONS, 7)
+    with rig(tmp_path / "faulty", ledger_url=ledger_url, persons=PERSONS, seed=7) as faulty:
+        emulator = faulty.sandbox.sf if system == "sf" else faulty.sandbox.hs
+        fault = emulator.faults.add(kind="drop_after_commit", endpoint=endpoint, times=1)
+        faulty.run_until_quiet()
+
+        assert fault.fired == 1
+        outcome = faulty.outcome()
+        assert_same_outcome(outcome, expected)
+        assert_not_written_twice(outcome, expected)
+        assert_transitions_legal(faulty)
+
+
+@pytest.mark.parametrize(("system", "endpoint"), WRITE_ENDPOINTS)
+def test_every_response_lost_for_a_cycle_then_no_write_is_resent_once_the_records_are_read(
+        system: str, endpoint: str, ledger_url: str, tmp_path: Path, reference: ReferenceRun) -> None:
+    expected, _ = reference(PERSONS, 7)
+    with rig(tmp_path / "faulty", ledger_url=ledger_url, persons=PERSONS, seed=7) as faulty:
+        emulator = faulty.sandbox.sf if system == "sf" else faulty.sandbox.hs
+        emulator.faults.add(kind="drop_after_commit", endpoint=endpoint, times=None)
+        first = faulty.cycle()
+        assert first.outcome.failed > 0  # the calls ended without an answer: failed, not applied
+        emulator.faults.clear()
+        before = faulty.outcome()
+        later = faulty.run_until_quiet()
+
+        # The server had committed what it was sent: the next cycles read that and send only what is
+        # still missing (HubSpot's set after a clear that never got its answer), never a held value.
+        assert_no_write_of_a_held_value(later, before)
+        outcome = faulty.outcome()
+        assert_same_outcome(outcome, expected)
+        assert_transitions_legal(faulty)
+
+
+def test_a_process_dying_after_the_server_committed_leaves_pending_intents_resolved_by_read_back(
+        ledger_url: str, tmp_path: Path, reference: ReferenceRun, monkeypatch: pytest.MonkeyPatch) -> None:
+    expected, expected_calls = reference(PERSONS, 7)
+    with rig(tmp_path / "faulty", ledger_url=ledger_url, persons=PERSONS, seed=7) as faulty:
+        original = applying.call_connectors
+
+        def written_then_lost(*args: object, **kwargs: object) -> object:
+            original(*args, **kwargs)  # type: ignore[arg-type]
+            raise ConnectionError("the answers never arrived")
+
+        monkeypatch.setattr(applying, "call_connectors", written_then_lost)
+        with pytest.raises(ConnectionError):
+            faulty.cycle()
+        monkeypatch.setattr(applying, "call_connectors", original)
+        pending = faulty.outcome().open_intents["pending"]
+        assert pending > 0
+        reports = faulty.run_until_quiet()
+
+        assert reports[0].outcome.resolved_pending == pending
+        assert faulty.write_calls() == expected_calls  # read back, not resent
+        outcome = faulty.outcome()
+        assert_same_outcome(outcome, expected)
+        assert_not_written_twice(outcome, expected)
+        assert_transitions_legal(faulty)
