@@ -18,15 +18,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import timedelta
 
-import sqlalchemy as sa
-
 from leadsync.app import App
 from leadsync.connectors.port import CrmConnector, PersonRecord
 from leadsync.daemon.jobs import RECONCILE, FunctionJob, JobContext, JobOutcome
 from leadsync.domain.model import System
 from leadsync.domain.watermark import Watermark, Window
 from leadsync.ledger import UnitOfWork
-from leadsync.sync.state import sync_records
 
 PERSON_STREAMS: dict[System, tuple[str, ...]] = {System.SALESFORCE: ("Lead", "Contact"), System.HUBSPOT: ("contacts",)}
 SAMPLE = 20
@@ -51,9 +48,7 @@ def crm_ids(connector: CrmConnector, ctx: JobContext, outcome: JobOutcome) -> se
 
 
 def ledger_ids(uow: UnitOfWork, systems: Iterable[str]) -> set[Key]:
-    t = sync_records
-    query = sa.select(t.c.system, t.c.kind, t.c.record_id).where(t.c.deleted.is_(False), t.c.system.in_(list(systems)))
-    return {(r.system, r.kind, r.record_id) for r in uow.connection.execute(query)}
+    return uow.sync.live_record_keys(systems)
 
 
 def drift(crm: set[Key], ledger: set[Key], outcome: JobOutcome) -> None:

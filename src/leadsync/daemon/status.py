@@ -9,11 +9,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-import sqlalchemy as sa
-
 from leadsync.daemon import snapshot
 from leadsync.ledger import SyncRun, UnitOfWork
-from leadsync.ledger.schema import leader_epochs
 
 SHOWN_RUNS = 10
 SHOWN_ITEMS = 20
@@ -25,11 +22,10 @@ def _when(value: datetime | None) -> str | None:
 
 
 def leader(uow: UnitOfWork) -> dict[str, Any] | None:
-    # The ledger API exposes the epoch only; the holder and time are in the same row.
-    row = uow.connection.execute(sa.select(leader_epochs).order_by(leader_epochs.c.name)).first()
+    row = uow.sync.leader()
     if row is None:
         return None
-    return {"name": row.name, "holder": row.holder, "epoch": int(row.epoch), "taken_at": _when(row.taken_at)}
+    return {"name": row.name, "holder": row.holder, "epoch": row.epoch, "taken_at": _when(row.taken_at)}
 
 
 def run_view(run: SyncRun) -> dict[str, Any]:

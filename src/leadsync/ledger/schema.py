@@ -57,7 +57,8 @@ persons = sa.Table(
     sa.Column("id", sa.String(64), primary_key=True),
     sa.Column("created_at", UtcDateTime(), nullable=False),
     # Set when this person was merged into another; identities move to the survivor.
-    sa.Column("merged_into", sa.String(64), sa.ForeignKey("persons.id"), nullable=True),
+    # Indexed (revision 0002): the engine looks up everyone merged into a set of people each cycle.
+    sa.Column("merged_into", sa.String(64), sa.ForeignKey("persons.id"), nullable=True, index=True),
     sa.Column("merged_at", UtcDateTime(), nullable=True),
 )
 
@@ -266,3 +267,58 @@ leader_epochs = sa.Table(
     sa.Column("holder", sa.String(256), nullable=False),
     sa.Column("taken_at", UtcDateTime(), nullable=False),
 )
+
+# ----- the sync engine's bookkeeping (revision 0002) -----------------------------------------------
+# Each CRM record's last pulled state: person fields, CRM facts and the values its mapped fields hold.
+sync_records = sa.Table(
+    "sync_records",
+    metadata,
+    sa.Column("system", sa.String(16), primary_key=True),
+    sa.Column("kind", sa.String(16), primary_key=True),
+    sa.Column("record_id", sa.String(128), primary_key=True),
+    sa.Column("person_id", sa.String(64), nullable=False, index=True),
+    sa.Column("email", sa.String(320), nullable=True, index=True),
+    sa.Column("modstamp", UtcDateTime(), nullable=False),
+    sa.Column("fields", Json, nullable=False),
+    sa.Column("facts", Json, nullable=False),
+    sa.Column("current", Json, nullable=False),
+    sa.Column("deleted", sa.Boolean(), nullable=False),
+    # When the CRM facts last changed (lifecycle reads it to tell a fresh CRM verdict from an old one).
+    sa.Column("facts_changed_at", UtcDateTime(), nullable=False),
+)
+
+# The deals linked to each CRM record (a deal's contact roles), with what lifecycle needs of them.
+sync_opportunity_links = sa.Table(
+    "sync_opportunity_links",
+    metadata,
+    sa.Column("opportunity_id", sa.String(128), primary_key=True),
+    sa.Column("system", sa.String(16), primary_key=True),
+    sa.Column("kind", sa.String(16), primary_key=True),
+    sa.Column("record_id", sa.String(128), primary_key=True),
+    sa.Column("is_closed", sa.Boolean(), nullable=False),
+    sa.Column("is_won", sa.Boolean(), nullable=False),
+    sa.Column("stage", sa.String(128), nullable=False),
+    sa.Column("modstamp", UtcDateTime(), nullable=False),
+    sa.Index("ix_sync_opportunity_links_record", "system", "kind", "record_id"),
+)
+
+# People a committed page touched that no cycle has evaluated yet (a crash between pull and compute
+# loses nothing: the next cycle finds them here).
+sync_dirty = sa.Table(
+    "sync_dirty",
+    metadata,
+    sa.Column("person_id", sa.String(64), primary_key=True),
+    sa.Column("marked_at", UtcDateTime(), nullable=False),
+)
+
+# Two people sharing one email: flagged for a human, never merged automatically.
+sync_duplicates = sa.Table(
+    "sync_duplicates",
+    metadata,
+    sa.Column("person_id", sa.String(64), primary_key=True),
+    sa.Column("other_person_id", sa.String(64), primary_key=True),
+    sa.Column("email", sa.String(320), nullable=True),
+    sa.Column("detected_at", UtcDateTime(), nullable=False),
+)
+
+SYNC_TABLES = ("sync_records", "sync_opportunity_links", "sync_dirty", "sync_duplicates")

@@ -16,6 +16,7 @@ from leadsync.ledger.reports import ReportQueries
 from leadsync.ledger.runs import QuarantineRepository, RunRepository
 from leadsync.ledger.sla import SlaRepository
 from leadsync.ledger.sql import Tx
+from leadsync.ledger.sync_state import SyncStateRepository
 from leadsync.ledger.watermarks import WatermarkRepository
 
 
@@ -33,6 +34,7 @@ class UnitOfWork:
         self.quarantine = QuarantineRepository(self._tx)
         self.sla = SlaRepository(self._tx)
         self.reports = ReportQueries(self._tx)
+        self.sync = SyncStateRepository(self._tx)
 
     @property
     def connection(self) -> sa.Connection:
