@@ -91,12 +91,19 @@ CONTACT_STATUS_VALUES = (
     "New", "Attempting", "Connected", "Meeting Booked", "Bad Timing", "Not Interested", "Wrong Number",
     "Unqualified",
 )
-LEAD_STATUS_VALUES = ("Open - Not Contacted", "Working - Contacted", "Closed - Converted", "Closed - Not Converted")
+# The four standard values plus "Nurture", the custom value orgs most often add for recycled leads (the
+# shipped lifecycle rules read it as a recycle signal).
+LEAD_STATUS_VALUES = (
+    "Open - Not Contacted", "Working - Contacted", "Closed - Converted", "Closed - Not Converted", "Nurture",
+)
 LEAD_SOURCES = ("Web", "Phone Inquiry", "Partner Referral", "Purchased List", "Other")
+# Salesforce's standard Industry picklist.
 INDUSTRIES = (
-    "Agriculture", "Banking", "Biotechnology", "Communications", "Consulting", "Education", "Electronics",
-    "Energy", "Engineering", "Finance", "Government", "Healthcare", "Hospitality", "Insurance", "Manufacturing",
-    "Media", "Not For Profit", "Retail", "Technology", "Telecommunications", "Transportation", "Other",
+    "Agriculture", "Apparel", "Banking", "Biotechnology", "Chemicals", "Communications", "Construction",
+    "Consulting", "Education", "Electronics", "Energy", "Engineering", "Entertainment", "Environmental", "Finance",
+    "Food & Beverage", "Government", "Healthcare", "Hospitality", "Insurance", "Machinery", "Manufacturing", "Media",
+    "Not For Profit", "Recreation", "Retail", "Shipping", "Technology", "Telecommunications", "Transportation",
+    "Utilities", "Other",
 )
 OPPORTUNITY_STAGES = (
     "Prospecting", "Qualification", "Needs Analysis", "Value Proposition", "Id. Decision Makers",
@@ -231,7 +238,8 @@ OBJECT_FIELDS: dict[str, list[FieldSpec]] = {
     "Campaign": [
         *system_fields("Campaign"),
         text("Name", "Name", 80, nillable=False, name_field=True),
-        pick("Type", "Type", ("Conference", "Webinar", "Trade Show", "Email", "Advertisement", "Other")),
+        pick("Type", "Type", ("Conference", "Webinar", "Trade Show", "Public Relations", "Partners", "Referral Program",
+                               "Advertisement", "Banner Ads", "Direct Mail", "Email", "Telemarketing", "Other")),
         pick("Status", "Status", ("Planned", "In Progress", "Completed", "Aborted")),
         flag("IsActive", "Active"),
         when("StartDate", "Start Date", "date"), when("EndDate", "End Date", "date"),
@@ -242,7 +250,8 @@ OBJECT_FIELDS: dict[str, list[FieldSpec]] = {
         ref("CampaignId", "Campaign ID", ("Campaign",), "Campaign", nillable=False, updateable=False),
         ref("LeadId", "Lead ID", ("Lead",), "Lead", updateable=False),
         ref("ContactId", "Contact ID", ("Contact",), "Contact", updateable=False),
-        pick("Status", "Status", ("Planned", "Sent", "Received", "Responded", "Attended"), defaulted=True,
+        pick("Status", "Status", ("Planned", "Sent", "Received", "Responded", "Registered", "Attended", "No Show"),
+             defaulted=True,
              default_value="Sent"),
         flag("HasResponded", "Responded", **RO),
         when("FirstRespondedDate", "First Responded Date", "date", **RO),
