@@ -7,6 +7,7 @@ SystemModstamp). That string sorts chronologically, so SOQL compares and orders 
 
 from __future__ import annotations
 
+import functools
 import itertools
 import re
 import threading
@@ -21,8 +22,11 @@ _DATETIME_RE = re.compile(
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
+@functools.lru_cache(maxsize=1 << 17)
 def id_checksum(id15: str) -> str:
-    """The three-character suffix that makes an id case-insensitively unique (the real algorithm)."""
+    """The three-character suffix that makes an id case-insensitively unique (the real algorithm).
+
+    Cached: every request validates each id it names, and the same ids come back again and again."""
     suffix = ""
     for chunk in range(3):
         bits = 0
