@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
+from itertools import repeat
 from typing import NamedTuple
 
 from leadsync.domain.model import Activity, Person
@@ -130,6 +131,8 @@ class _Compiled(NamedTuple):
 class _TypePlan(NamedTuple):
     rules: tuple[_Compiled, ...]
     per_day: bool  # a per-day cap exists for this type, so activities are bucketed by UTC day
+    # (slot, fades) when the type has one rule, without filters and without a per-day cap: most types.
+    single: tuple[int, bool] | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,9 +175,7 @@ class ScoringModel:
         )
         all_capped: frozenset[int] = frozenset().union(*(members for _, members in capped))
         plan = _Plan(
-            by_type={
-                t: _TypePlan(tuple(rs), t in caps and caps[t].per_day is not None) for t, rs in by_type.items()
-            },
+            by_type={t: _type_plan(rs, t in caps and caps[t].per_day is not None) for t, rs in by_type.items()},
             points=tuple(float(rule.points) for rule in self.rules),
             caps=capped,
             capped=all_capped,
@@ -187,6 +188,11 @@ class ScoringModel:
             half_life_rate=self.decay.half_life_rate(),
         )
         object.__setattr__(self, "_plan", plan)
+
+
+def _type_plan(rules: list[_Compiled], per_day: bool) -> _TypePlan:
+    alone = len(rules) == 1 and rules[0].matcher is None and not per_day
+    return _TypePlan(tuple(rules), per_day, (rules[0].slot, rules[0].fades) if alone else None)
 
 
 class RuleContribution(NamedTuple):
@@ -278,7 +284,7 @@ def score(person: Person, activities: Iterable[Activity], model: ScoringModel, n
             continue
         occurred_at = activity.occurred_at
         age = (now - occurred_at) / _DAY
-        rules, per_day = type_plan
+        rules, per_day, single = type_plan
         if age < 0:
             props = activity.properties
             for slot, matcher, _ in rules:
@@ -286,6 +292,11 @@ def score(person: Person, activities: Iterable[Activity], model: ScoringModel, n
                     future[slot] += 1
             continue
         factor = exp(age * rate) if rate is not None else factor_of(age)
+        if single is not None:  # the usual type: one rule, no filter, no day bucket
+            slot, fades = single
+            counts[slot] += 1
+            kept[slot] += factor if fades else 1.0
+            continue
         if not per_day:
             for slot, matcher, fades in rules:
                 if matcher is None or matcher(activity.properties):
@@ -335,28 +346,27 @@ def _capped_values(plan: _Plan, counts: list[int], kept: list[float],
                    daily: dict[tuple[int, int], float]) -> list[float]:
     """The bulk path of :func:`_cap_group` for every cap at once: one pass over ``daily`` instead of one
     per cap. Day totals are summed in the same order, so the values are the same to the last bit."""
-    points, caps = plan.points, plan.caps
-    day_totals: dict[tuple[int, int], float] = {}  # (cap position, UTC day) -> decayed points
+    points = plan.points
     cap_of = plan.per_day_cap_of
+    day_totals: dict[int, dict[int, float]] = {}  # cap position -> UTC day -> decayed points
     for (index, day), weight in daily.items():
         position = cap_of.get(index)
         if position is not None:
-            key = (position, day)
-            day_totals[key] = day_totals.get(key, 0.0) + points[index] * weight
-    capped_days: dict[int, list[float]] = {}  # cap position -> min(per_day, day total) per day
-    for (position, _), amount in day_totals.items():
-        limit = caps[position][0].per_day
-        assert limit is not None
-        capped_days.setdefault(position, []).append(amount if amount < limit else limit)
+            days = day_totals.get(position)
+            if days is None:
+                days = day_totals[position] = {}
+            days[day] = days.get(day, 0.0) + points[index] * weight
     values = []
-    for position, (cap, members) in enumerate(caps):
+    for position, (cap, members) in enumerate(plan.caps):
         for i in members:
             if counts[i]:  # only groups with activity have a value; the others add nothing
                 break
         else:
             continue
         if cap.per_day is not None:
-            group_total = math.fsum(capped_days[position])
+            # min(per_day, day total) for every day, summed; map keeps the loop in C.
+            totals = day_totals[position].values()
+            group_total = math.fsum(map(min, repeat(cap.per_day, len(totals)), totals))
         elif len(members) == 1:
             (i,) = members
             group_total = points[i] * kept[i]  # what fsum of the one product gives
