@@ -123,3 +123,17 @@ def test_sync_once_refuses_to_write_with_a_failed_preflight(sandbox: Sandbox, tm
     fixed = leadsync(sandbox, tmp_path, "sync", "--once")
     assert fixed.returncode == 0, fixed.stderr
     assert write_calls(sandbox) > 0  # the refusal above was the preflight's, not an empty plan
+
+
+def test_daemon_with_a_failed_preflight_exits_at_start_with_the_lines(sandbox: Sandbox, tmp_path: Path) -> None:
+    (tmp_path / "leadsync.toml").write_text(
+        f'[ledger]\nurl = "sqlite:///leadsync.db"\nauto_upgrade = true\n'
+        f'[daemon]\nmappings_dir = "{MAPPINGS}"\nlog_level = "warning"\nhealth_port = 0\n', encoding="utf-8")
+    score, stage = break_portal(sandbox)
+    reset(sandbox)
+    result = leadsync(sandbox, tmp_path, "run")  # returns: the daemon does not stay up to retry in a loop
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert f"  {score}" in result.stderr and f"  {stage}" in result.stderr
+    assert write_calls(sandbox) == 0
+    assert sandbox.hs.counters.snapshot() == {"properties.list": 1}
