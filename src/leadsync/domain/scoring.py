@@ -344,8 +344,9 @@ def _total(plan: _Plan, counts: list[int], kept: list[float], daily: dict[tuple[
 
 def _capped_values(plan: _Plan, counts: list[int], kept: list[float],
                    daily: dict[tuple[int, int], float]) -> list[float]:
-    """The bulk path of :func:`_cap_group` for every cap at once: one pass over ``daily`` instead of one
-    per cap. Day totals are summed in the same order, so the values are the same to the last bit."""
+    """Each active cap group's value, min(cap, decayed points), as :func:`_cap_group` computes it for the
+    breakdown, for every cap at once: one pass over ``daily`` instead of one per cap, no shares. Day
+    totals are summed in the same order, so the values are the same to the last bit."""
     points = plan.points
     cap_of = plan.per_day_cap_of
     day_totals: dict[int, dict[int, float]] = {}  # cap position -> UTC day -> decayed points
@@ -382,12 +383,13 @@ def _cap_group(
     points: Sequence[float],
     kept: Sequence[float],
     daily: dict[tuple[int, int], float],
-    shares: dict[int, tuple[float, list[str]]] | None,
+    shares: dict[int, tuple[float, list[str]]],
 ) -> float:
-    """min(cap, decayed points) for one activity type's positive rules: per UTC day first, then in total.
+    """min(cap, decayed points) for one activity type's positive rules: per UTC day first, then in total,
+    for the breakdown (:func:`_capped_values` computes the same value for the score itself).
 
-    With ``shares`` given, also records each rule's share of the group value and the caps that cut it;
-    every rule of a cut group is scaled by the same factor, so the shares add up to the group value."""
+    Records each rule's share of the group value and the caps that cut it in ``shares``; every rule of a
+    cut group is scaled by the same factor, so the shares add up to the group value."""
     if cap.per_day is not None:
         day_totals: dict[int, float] = {}
         for (index, day), weight in daily.items():
@@ -396,8 +398,6 @@ def _cap_group(
         group_total = math.fsum(min(cap.per_day, t) for t in day_totals.values())
     else:
         group_total = math.fsum(points[i] * kept[i] for i in members)
-    if shares is None:  # the bulk path: the value only
-        return group_total if cap.total is None else min(cap.total, group_total)
     amounts = {i: points[i] * kept[i] for i in members}
     cuts: dict[int, list[str]] = {i: [] for i in members}
     if cap.per_day is not None:
