@@ -13,11 +13,11 @@ not, plus the funnel order of the statuses (from the lifecycle rules). Rules the
 
 from __future__ import annotations
 
-import statistics
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, tzinfo
+from typing import Any
 
 from leadsync.domain.model import Move, Transition
 
@@ -34,6 +34,7 @@ class FunnelSettings:
     bulk_import_count: int = 100  # INITIAL transitions within bulk_import_window
     bulk_import_window: timedelta = timedelta(hours=1)
     stuck_after: dict[str, timedelta] = field(default_factory=dict)  # per stage; absent: not checked
+    people_sample: int | None = None  # people listed per anomaly (the first by id); None: everyone
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +45,11 @@ class Anomaly:
     stage: str | None = None
     period: date | None = None
     at: datetime | None = None
+    people_total: int | None = None  # when ``people`` is a sample: how many there are in all
+
+    @property
+    def people_count(self) -> int:
+        return len(self.people) if self.people_total is None else self.people_total
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,10 +86,59 @@ def period_start(at: datetime, period: str, tz: tzinfo) -> date:
     raise ValueError(f"unknown period {period!r} (day, week or month)")
 
 
-def _percentile(values: Sequence[timedelta], q: float) -> timedelta:
-    ordered = sorted(values)
-    rank = max(0, min(len(ordered) - 1, round(q * (len(ordered) - 1))))
-    return ordered[rank]
+@dataclass(frozen=True, slots=True)
+class PeopleGroup:
+    """The distinct people of one abnormal flow: how many, and the first of them by id (all, or a sample)."""
+
+    total: int
+    sample: tuple[str, ...]
+
+
+def people_group(people: Iterable[str], limit: int | None) -> PeopleGroup:
+    ordered = sorted(set(people))
+    return PeopleGroup(len(ordered), tuple(ordered if limit is None else ordered[:limit]))
+
+
+@dataclass(frozen=True)
+class FunnelAggregates:
+    """Everything the funnel needs, already aggregated: by SQL over a large ledger, or by
+    :func:`aggregate_transitions` over plain transitions. Periods are period-start dates."""
+
+    counts: Mapping[tuple[str, date], int]  # (stage, period) -> people entering in the window
+    cohorts: Mapping[tuple[str, date], int]  # (stage, period) -> people whose first entry ever is then
+    reached: Mapping[tuple[str, str, date], int]  # (stage, later, cohort period) -> members first entering later after
+    time_in_stage: tuple[StageTiming, ...]
+    skipped: Mapping[tuple[str, str], PeopleGroup]  # (from, to) in the window
+    backward: Mapping[tuple[str, str], PeopleGroup]
+    re_entries: Mapping[str, PeopleGroup]  # stage -> people entering it again in the window
+    stuck: Mapping[str, PeopleGroup]  # stage -> people whose last transition is into it, too long ago
+    initial_moves: Sequence[tuple[datetime, str, str]]  # (at, to, person) of INITIAL moves, by (at, person)
+
+
+def flow_kind(src: str | None, dst: str, move: Move, rank: Mapping[str, int]) -> str | None:
+    """``skipped_stage``, ``backward_move`` or None for one move between statuses."""
+    if src is None:
+        return None
+    if src in rank and dst in rank:
+        if rank[dst] > rank[src] + 1:
+            return "skipped_stage"
+        if rank[dst] < rank[src] or move in (Move.REOPEN, Move.RECYCLE):
+            return "backward_move"
+        return None
+    return "backward_move" if move in (Move.RECYCLE, Move.REOPEN) else None
+
+
+def timing_ranks(samples: int) -> tuple[int, int]:
+    """0-based ranks, in ascending order of duration, of the low median and the 90th percentile."""
+    return (samples - 1) // 2, max(0, min(samples - 1, round(0.9 * (samples - 1))))
+
+
+def stage_timing(stage: str, durations: Sequence[timedelta]) -> StageTiming:
+    if not durations:
+        return StageTiming(stage, 0, None, None)
+    ordered = sorted(durations)
+    median, p90 = timing_ranks(len(ordered))
+    return StageTiming(stage, len(ordered), ordered[median], ordered[p90])
 
 
 def build_funnel(
@@ -99,6 +154,17 @@ def build_funnel(
     """Compute the funnel. ``stage_order`` lists the forward stages (Raw .. Customer); other statuses
     (Disqualified, Recycled) are tracked for flows but are not funnel stages."""
     opts = settings or FunnelSettings()
+    aggregates = aggregate_transitions(transitions, stage_order, now=now, tz=tz, settings=opts,
+                                       since=since, until=until)
+    return funnel_from_aggregates(aggregates, stage_order, opts)
+
+
+def aggregate_transitions(
+    transitions: Iterable[Transition], stage_order: Sequence[str], *, now: datetime, tz: tzinfo,
+    settings: FunnelSettings, since: datetime | None = None, until: datetime | None = None,
+) -> FunnelAggregates:
+    """The aggregates of :class:`FunnelAggregates` from each person's history (for small ledgers and tests;
+    the report computes the same numbers in SQL). Ties in time keep the given order (the ledger's)."""
     rank = {stage: index for index, stage in enumerate(stage_order)}
     history: dict[str, list[Transition]] = defaultdict(list)
     for transition in transitions:
@@ -109,76 +175,90 @@ def build_funnel(
     def in_window(at: datetime) -> bool:
         return (since is None or at >= since) and (until is None or at < until)
 
-    counts: Counter[tuple[str, date]] = Counter()
-    cohorts: Counter[tuple[str, date]] = Counter()
+    counted: set[tuple[str, date, str]] = set()
     cohort_members: dict[tuple[str, date], set[str]] = defaultdict(set)
-    reached_after: dict[str, dict[str, datetime]] = defaultdict(dict)  # person -> stage -> first entry
+    firsts: dict[str, dict[str, datetime]] = defaultdict(dict)  # person -> stage -> first entry
     durations: dict[str, list[timedelta]] = defaultdict(list)
-    anomalies: list[Anomaly] = []
-    skipped: dict[tuple[str, str], list[str]] = defaultdict(list)
-    backward: dict[tuple[str, str], list[str]] = defaultdict(list)
-    re_entries: dict[str, list[str]] = defaultdict(list)
-
-    for person, items in sorted(history.items()):
-        counted: set[tuple[str, date]] = set()
+    flows: dict[tuple[str, str, str], set[str]] = defaultdict(set)  # (kind, from, to) -> people
+    re_entries: dict[str, set[str]] = defaultdict(set)
+    stuck: dict[str, set[str]] = defaultdict(set)
+    for person, items in history.items():
         for index, t in enumerate(items):
             stage = t.to_status
-            nxt = items[index + 1] if index + 1 < len(items) else None
             if stage in rank:
-                first = stage not in reached_after[person]
+                first = stage not in firsts[person]
                 if first:
-                    reached_after[person][stage] = t.at
-                elif in_window(t.at):
-                    re_entries[stage].append(person)
+                    firsts[person][stage] = t.at
                 if in_window(t.at):
-                    key = (stage, period_start(t.at, opts.period, tz))
-                    if key not in counted:
-                        counted.add(key)
-                        counts[key] += 1
+                    key = (stage, period_start(t.at, settings.period, tz))
+                    counted.add((*key, person))
                     if first:
-                        cohorts[key] += 1
                         cohort_members[key].add(person)
-                if nxt is not None:
-                    durations[stage].append(nxt.at - t.at)
-            if not in_window(t.at) or t.from_status is None:
-                continue
-            src, dst = t.from_status, t.to_status
-            if src in rank and dst in rank:
-                if rank[dst] > rank[src] + 1:
-                    skipped[(src, dst)].append(person)
-                elif rank[dst] < rank[src] or t.move in (Move.REOPEN, Move.RECYCLE):
-                    backward[(src, dst)].append(person)
-            elif t.move in (Move.RECYCLE, Move.REOPEN):
-                backward[(src, dst)].append(person)
+                    else:
+                        re_entries[stage].add(person)
+                if index + 1 < len(items):
+                    durations[stage].append(items[index + 1].at - t.at)
+            kind = flow_kind(t.from_status, stage, t.move, rank) if in_window(t.at) else None
+            if kind is not None and t.from_status is not None:
+                flows[(kind, t.from_status, stage)].add(person)
+        last = items[-1]
+        limit = settings.stuck_after.get(last.to_status)
+        if limit is not None and now - last.at > limit:
+            stuck[last.to_status].add(person)
 
-    for (src, dst), people in sorted(skipped.items()):
-        between = [s for s in stage_order if rank[src] < rank[s] < rank[dst]]
-        anomalies.append(Anomaly("skipped_stage", f"{src} -> {dst} skipped {', '.join(between)}",
-                                 tuple(sorted(set(people))), stage=dst))
-    for (src, dst), people in sorted(backward.items()):
-        anomalies.append(Anomaly("backward_move", f"{src} -> {dst}", tuple(sorted(set(people))), stage=dst))
-    for stage, people in sorted(re_entries.items(), key=lambda kv: rank[kv[0]]):
-        anomalies.append(Anomaly("re_entry", f"{len(set(people))} people re-entered {stage}; counted once",
-                                 tuple(sorted(set(people))), stage=stage))
-
-    anomalies.extend(_bulk_imports(history, opts))
-    periods = tuple(sorted({p for _, p in counts}))
-    anomalies.extend(_spikes_and_drops(counts, stage_order, periods, opts))
-    anomalies.extend(_stuck(history, rank, opts, now))
-
-    conversions: dict[tuple[str, str, date], float] = {}
+    sample = settings.people_sample
+    reached: Counter[tuple[str, str, date]] = Counter()
     for (stage, period), members in cohort_members.items():
         for later in stage_order[rank[stage] + 1:]:
-            reached = sum(1 for p in members if _reached_later(reached_after[p], stage, later))
-            conversions[(stage, later, period)] = reached / len(members)
-
-    timings = tuple(
-        StageTiming(s, len(durations[s]), statistics.median_low(durations[s]) if durations[s] else None,
-                    _percentile(durations[s], 0.9) if durations[s] else None)
-        for s in stage_order
+            reached[(stage, later, period)] = sum(1 for p in members if _reached_later(firsts[p], stage, later))
+    initial = sorted(((t.at, t.to_status, t.person_id) for items in history.values() for t in items
+                      if t.move is Move.INITIAL), key=lambda row: (row[0], row[2]))
+    return FunnelAggregates(
+        counts=dict(Counter((stage, period) for stage, period, _ in counted)),
+        cohorts={key: len(members) for key, members in cohort_members.items()},
+        reached=dict(reached),
+        time_in_stage=tuple(stage_timing(s, durations[s]) for s in stage_order),
+        skipped={(a, b): people_group(p, sample) for (k, a, b), p in flows.items() if k == "skipped_stage"},
+        backward={(a, b): people_group(p, sample) for (k, a, b), p in flows.items() if k == "backward_move"},
+        re_entries={stage: people_group(p, sample) for stage, p in re_entries.items()},
+        stuck={stage: people_group(p, sample) for stage, p in stuck.items()},
+        initial_moves=initial,
     )
-    return FunnelReport(periods, tuple(stage_order), dict(counts), dict(cohorts), conversions, timings,
-                        tuple(anomalies))
+
+
+def funnel_from_aggregates(aggregates: FunnelAggregates, stage_order: Sequence[str],
+                           settings: FunnelSettings | None = None) -> FunnelReport:
+    """The report from its aggregates: conversion shares, and the abnormal flows called out."""
+    opts = settings or FunnelSettings()
+    rank = {stage: index for index, stage in enumerate(stage_order)}
+    anomalies: list[Anomaly] = []
+    for (src, dst), group in sorted(aggregates.skipped.items()):
+        between = [s for s in stage_order if rank[src] < rank[s] < rank[dst]]
+        anomalies.append(_flagged("skipped_stage", f"{src} -> {dst} skipped {', '.join(between)}", group,
+                                  stage=dst))
+    for (src, dst), group in sorted(aggregates.backward.items()):
+        anomalies.append(_flagged("backward_move", f"{src} -> {dst}", group, stage=dst))
+    for stage, group in sorted(aggregates.re_entries.items(), key=lambda kv: rank[kv[0]]):
+        anomalies.append(_flagged("re_entry", f"{group.total} people re-entered {stage}; counted once", group,
+                                  stage=stage))
+    anomalies.extend(_bulk_imports(aggregates.initial_moves, opts))
+    counts = dict(aggregates.counts)
+    periods = tuple(sorted({p for _, p in counts}))
+    anomalies.extend(_spikes_and_drops(counts, stage_order, periods, opts))
+    for stage, group in sorted(aggregates.stuck.items(), key=lambda kv: (rank.get(kv[0], 99), kv[0])):
+        anomalies.append(_flagged("stuck", f"{group.total} people in {stage} for more than "
+                                  f"{opts.stuck_after[stage]}", group, stage=stage))
+    conversions = {
+        (stage, later, period): aggregates.reached.get((stage, later, period), 0) / size
+        for (stage, period), size in aggregates.cohorts.items()
+        for later in stage_order[rank[stage] + 1:]
+    }
+    return FunnelReport(periods, tuple(stage_order), counts, dict(aggregates.cohorts), conversions,
+                        aggregates.time_in_stage, tuple(anomalies))
+
+
+def _flagged(kind: str, detail: str, group: PeopleGroup, **where: Any) -> Anomaly:
+    return Anomaly(kind, detail, group.sample, people_total=group.total, **where)
 
 
 def _reached_later(first_entries: dict[str, datetime], stage: str, later: str) -> bool:
@@ -186,29 +266,27 @@ def _reached_later(first_entries: dict[str, datetime], stage: str, later: str) -
     return entered_later is not None and entered_later >= first_entries[stage]
 
 
-def _bulk_imports(history: dict[str, list[Transition]], opts: FunnelSettings) -> list[Anomaly]:
-    initial = sorted(
-        (t for items in history.values() for t in items if t.move is Move.INITIAL),
-        key=lambda t: t.at,
-    )
+def _bulk_imports(initial: Sequence[tuple[datetime, str, str]], opts: FunnelSettings) -> list[Anomaly]:
+    """Bursts of at least ``bulk_import_count`` INITIAL moves within ``bulk_import_window``, each reported
+    once; ``initial`` is (at, to, person) in order of time."""
     found: list[Anomaly] = []
     start = 0
     index = 0
     while index < len(initial):
-        while initial[index].at - initial[start].at > opts.bulk_import_window:
+        while initial[index][0] - initial[start][0] > opts.bulk_import_window:
             start += 1
         if index - start + 1 >= opts.bulk_import_count:
             # Extend to the end of this burst, report it once, continue after it.
             end = index
-            while end + 1 < len(initial) and initial[end + 1].at - initial[start].at <= opts.bulk_import_window:
+            while end + 1 < len(initial) and initial[end + 1][0] - initial[start][0] <= opts.bulk_import_window:
                 end += 1
             burst = initial[start:end + 1]
-            stages = Counter(t.to_status for t in burst)
-            found.append(Anomaly(
+            stages = sorted(Counter(to for _, to, _ in burst).items(), key=lambda kv: (-kv[1], kv[0]))
+            group = people_group((person for _, _, person in burst), opts.people_sample)
+            found.append(_flagged(
                 "bulk_import",
                 f"{len(burst)} people created within {opts.bulk_import_window} "
-                f"({', '.join(f'{n} {s}' for s, n in stages.most_common())})",
-                tuple(sorted(t.person_id for t in burst)), at=burst[0].at,
+                f"({', '.join(f'{n} {s}' for s, n in stages)})", group, at=burst[0][0],
             ))
             start = index = end + 1
             continue
@@ -216,7 +294,7 @@ def _bulk_imports(history: dict[str, list[Transition]], opts: FunnelSettings) ->
     return found
 
 
-def _spikes_and_drops(counts: Counter[tuple[str, date]], stage_order: Sequence[str], periods: tuple[date, ...],
+def _spikes_and_drops(counts: Mapping[tuple[str, date], int], stage_order: Sequence[str], periods: tuple[date, ...],
                       opts: FunnelSettings) -> list[Anomaly]:
     if not periods:
         return []
@@ -251,18 +329,3 @@ def _continuous(periods: tuple[date, ...], period: str) -> list[date]:
         else:
             out.append((last.replace(day=28) + timedelta(days=4)).replace(day=1))
     return out
-
-
-def _stuck(history: dict[str, list[Transition]], rank: dict[str, int], opts: FunnelSettings,
-           now: datetime) -> list[Anomaly]:
-    stuck: dict[str, list[str]] = defaultdict(list)
-    for person, items in history.items():
-        last = items[-1]
-        limit = opts.stuck_after.get(last.to_status)
-        if limit is not None and now - last.at > limit:
-            stuck[last.to_status].append(person)
-    return [
-        Anomaly("stuck", f"{len(people)} people in {stage} for more than {opts.stuck_after[stage]}",
-                tuple(sorted(people)), stage=stage)
-        for stage, people in sorted(stuck.items(), key=lambda kv: rank.get(kv[0], 99))
-    ]

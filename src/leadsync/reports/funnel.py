@@ -59,7 +59,7 @@ def report_from_funnel(funnel: FunnelReport, ruleset: RuleSet, window: Window, *
         "anomalies", "Abnormal flows (called out, not absorbed)",
         ("kind", "stage", "period", "at", "people", "detail", "example people"),
         tuple((a.kind, a.stage, a.period.isoformat() if a.period else None, a.at.isoformat() if a.at else None,
-               len(a.people), a.detail, ", ".join(a.people[:SAMPLE_PEOPLE])) for a in funnel.anomalies),
+               a.people_count, a.detail, ", ".join(a.people[:SAMPLE_PEOPLE])) for a in funnel.anomalies),
     )
     entered = {s: sum(funnel.counts.get((s, p), 0) for p in periods) for s in stages}
     firsts = {s: sum(funnel.cohorts.get((s, p), 0) for p in periods) for s in stages}
