@@ -20,9 +20,11 @@ import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from leadsync.config.settings import Settings
 from leadsync.connectors.port import CrmConnector
+from leadsync.daemon.jobs import RESCORE, SYNC, RunStopped
 from leadsync.domain.model import ContactStatusChange, System, Transition
 from leadsync.domain.planner import FieldWrite, GuardVerdict, Target, mass_change_guard
 from leadsync.domain.watermark import Watermark, Window, advance, window
@@ -108,7 +110,8 @@ class SyncEngine:
         self._retrying: set[str] = set()
 
     def run_once(self, *, dry_run: bool = False, rescore_all: bool = False) -> CycleReport:
-        run_id = start_job(job="sync")
+        kind = RESCORE if rescore_all else SYNC
+        run_id = start_job(job=kind)
         report = CycleReport(run_id, dry_run, self.clock())
         before = {s: c.calls() for s, c in self.connectors.items()}
         if dry_run:
@@ -118,9 +121,16 @@ class SyncEngine:
             self._count_calls(report, before)
             return report
         with self._uow() as uow:
-            uow.runs.start("sync", report.started_at, epoch=self.config.epoch, run_id=run_id)
+            uow.runs.start(kind, report.started_at, epoch=self.config.epoch, run_id=run_id)
         try:
             self._cycle(report, self._uow, rescore_all)
+        except RunStopped as stopped:
+            # Shutdown or deadline at a batch boundary: what committed stays, the rest waits for the next run.
+            report.status = "aborted"
+            report.errors.append(f"stopped at a batch boundary: {stopped.reason}")
+            self._finish(report, before, RunStatus.ABORTED)
+            self.log.warning("sync cycle stopped", reason=stopped.reason)
+            raise
         except Exception as exc:
             report.status = "failed"
             report.errors.append(f"{type(exc).__name__}: {exc}")
@@ -226,7 +236,7 @@ class SyncEngine:
     def _finish(self, report: CycleReport, before: Mapping[System, object], status: RunStatus | None) -> None:
         self._count_calls(report, before)
         final = status or RunStatus.SUCCEEDED  # per-record failures are outcomes, not a failed run
-        counts = {
+        counts: dict[str, int] = {
             "pages": report.pull.pages, "records": report.pull.records,
             "people_changed": len(report.pull.people_changed), "people_evaluated": len(report.plans),
             "activities": report.pull.activities,
@@ -237,6 +247,10 @@ class SyncEngine:
             "quarantined": report.outcome.quarantined, "held": report.outcome.held,
             "resolved_pending": report.outcome.resolved_pending,
         }
+        for system, connector in self.connectors.items():
+            left = budget_remaining(connector)
+            if left is not None:
+                counts[f"budget_remaining.{system.value}"] = left
         calls = {system: c["reads"] + c["writes"] for system, c in report.api_calls.items()}
         with self._uow() as uow:
             uow.runs.finish(report.run_id, final, self.clock(), counts=counts, api_calls=calls,
@@ -250,6 +264,16 @@ class SyncEngine:
             reads = end.reads - getattr(start, "reads", 0)
             writes = end.writes - getattr(start, "writes", 0)
             report.api_calls[system.value] = {"reads": reads, "writes": writes}
+
+
+def budget_remaining(connector: CrmConnector) -> int | None:
+    """Calls the connector's daily share still allows, as its rate limiter last saw them (None: unknown,
+    e.g. an in-memory connector). A connector wrapped by the daemon (``inner``) is looked through."""
+    inner: Any = getattr(connector, "inner", connector)
+    daily: Any = getattr(getattr(getattr(inner, "connection", None), "limiter", None), "daily", None)
+    if daily is None or daily.allowance is None:
+        return None
+    return max(0, int(daily.allowance) - int(daily.used))
 
 
 def _record_history(uow: UnitOfWork, report: CycleReport, epoch: int) -> None:

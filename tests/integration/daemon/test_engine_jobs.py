@@ -74,7 +74,7 @@ def test_a_cycle_past_its_deadline_stops_at_a_page_boundary_and_the_next_one_res
     late, metrics, _ = runner_for(world, deadline=0)
     assert late.run(cycle_job(world.app, rescore_all=False)) is RunStatus.ABORTED
     [stopped] = runs(world)
-    assert stopped.status is RunStatus.FAILED and "run deadline passed" in stopped.errors[0]
+    assert stopped.status is RunStatus.ABORTED and "run deadline passed" in stopped.errors[0]
     assert metrics.registry.get_sample_value("leadsync_job_runs_total", {"job": "sync", "outcome": "aborted"}) == 1
     with world.app.ledger.reading() as uow:
         assert uow.watermarks.all() == []  # stopped before the first page: nothing half-written

@@ -17,7 +17,7 @@ from leadsync.domain.planner import Target
 from leadsync.ledger import Identity, IdentityEventKind, IdentityKind, Ledger, open_ledger
 from leadsync.rules.ruleset import RuleSet, load_ruleset
 from leadsync.sandbox.runtime import Sandbox
-from leadsync.sync.cycle import CycleReport, EngineConfig, SyncEngine
+from leadsync.sync.cycle import CycleReport, EngineConfig, SyncEngine, budget_remaining
 from leadsync.sync.state import SyncState, ensure_tables, target_of
 
 MAPPINGS = Path(__file__).resolve().parents[3] / "mappings"
@@ -93,6 +93,12 @@ def test_first_sync_brings_both_crms_to_the_ledger_state(rig: Rig) -> None:
 
     assert report.status == "succeeded" and report.outcome.applied > 0
     assert report.errors == [] and report.outcome.failed == 0
+    with rig.ledger.reading() as uow:  # `leadsync status` shows what the limiters said was left
+        counts = uow.runs.get(report.run_id).counts
+    for connector in rig.connectors:
+        left = budget_remaining(connector)
+        assert left is not None and left > 0
+        assert counts[f"budget_remaining.{connector.system.value}"] == left
     expected = statuses(rig)
     for system, field in ((System.SALESFORCE, "Lifecycle_Status__c"), (System.HUBSPOT, "lifecyclestage")):
         [mapping] = [m for m in rig.ruleset.fields.for_value("lifecycle_status") if m.system is system][:1]
