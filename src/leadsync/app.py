@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from leadsync.config.settings import Settings
 from leadsync.connectors.port import CrmConnector
 from leadsync.ledger import Ledger, LedgerError, open_ledger
+from leadsync.ledger.fencing import NO_LEADER_EPOCH
 from leadsync.rules.ruleset import RuleSet, load_ruleset
 from leadsync.sync.cycle import EngineConfig, SyncEngine
 from leadsync.sync.preflight import PreflightGate, PreflightResult
@@ -59,15 +60,15 @@ class App:
         """Describe every mapped field (or reuse this rule-set version's recent pass)."""
         return self.gate.check(self.ruleset, self.connectors, force=force)
 
-    def engine(self, *, dry_run: bool = False) -> SyncEngine:
+    def engine(self, *, dry_run: bool = False, epoch: int = NO_LEADER_EPOCH) -> SyncEngine:
         """The sync engine over this app's connectors. For a run that writes, the preflight must pass
         (:class:`PreflightFailed` otherwise); a dry run still plans, and ``gate.last`` holds the problems
         its report should show."""
         result = self.preflight()
         if not dry_run:
             result.raise_if_failed()
-        return SyncEngine(self.ledger, self.ruleset, self.connectors, EngineConfig.from_settings(self.settings),
-                          self.clock)
+        config = EngineConfig.from_settings(self.settings, epoch=epoch)
+        return SyncEngine(self.ledger, self.ruleset, self.connectors, config, self.clock)
 
     def preflight_problems(self) -> list[str]:
         """The located problems of the last preflight (empty when it passed or was not run)."""

@@ -31,6 +31,7 @@ def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
 def sync_command(args: argparse.Namespace) -> int:
     from leadsync.app import AppError, build_app
     from leadsync.connectors.errors import ConnectorError
+    from leadsync.daemon.leadership import LeadershipUnavailable, lead_once
     from leadsync.ledger import LedgerError
     from leadsync.logging import configure_logging
     from leadsync.sync.dryrun import render_json, render_text
@@ -44,12 +45,15 @@ def sync_command(args: argparse.Namespace) -> int:
         with build_app(settings) as app:
             for note in app.notes:
                 print(f"leadsync: {note}", file=sys.stderr)
-            epoch = app.ledger.current_epoch()
-            if epoch is not None and not args.dry_run:
-                # One writer at a time: a running daemon holds the fencing epoch, and a manual cycle's
-                # commits would be refused halfway through. A dry run commits nothing, so it may go on.
-                raise CliError(f"a leadsync daemon leads this ledger (epoch {epoch}); stop it or use --dry-run")
-            report = app.engine(dry_run=args.dry_run).run_once(dry_run=args.dry_run, rescore_all=args.rescore)
+            if args.dry_run:  # commits nothing, so it needs no leadership and may run beside a daemon
+                report = app.engine(dry_run=True).run_once(dry_run=True, rescore_all=args.rescore)
+            else:
+                # One writer at a time: lead like a daemon does, with a fresh fencing epoch.
+                try:
+                    with lead_once(app.ledger) as epoch:
+                        report = app.engine(epoch=epoch).run_once(rescore_all=args.rescore)
+                except LeadershipUnavailable as exc:
+                    raise CliError(f"{exc}; stop it or use --dry-run") from None
             preflight = app.preflight_problems()
             report.errors[:0] = [f"preflight: {line}" for line in preflight]
     except PreflightFailed as exc:

@@ -17,7 +17,7 @@ import enum
 import os
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
@@ -265,3 +265,27 @@ def for_ledger(ledger: Ledger, *, on_change: Callable[[Role], None] | None = Non
         return AdvisoryLeadership(ledger, url, on_change=on_change)
     database = url.database or ""
     return FileLeadership(ledger, Path(database).resolve())
+
+
+@contextlib.contextmanager
+def lead_once(ledger: Ledger) -> Iterator[int]:
+    """Lead for one piece of work (``leadsync sync --once``): take the same lock a daemon takes, without
+    waiting, and a fresh fencing epoch; raise :class:`LeadershipUnavailable` when a daemon holds it.
+
+    A manual cycle is then fenced like any leader's, and a daemon that starts meanwhile waits for the lock
+    (PostgreSQL) or is refused with the file lock's message (SQLite). Nothing is guessed from old epochs.
+    """
+    leadership = for_ledger(ledger)
+    if isinstance(leadership, AdvisoryLeadership):
+        leadership._try_once()  # one attempt, no elector thread
+        if not leadership.is_leader():
+            leadership.stop()
+            raise LeadershipUnavailable("a leadsync daemon leads this ledger (it holds the leader lock)")
+    else:
+        leadership.start()  # raises LeadershipUnavailable with the holder's pid
+    try:
+        epoch = leadership.epoch()
+        assert epoch is not None
+        yield epoch
+    finally:
+        leadership.stop()

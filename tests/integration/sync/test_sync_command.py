@@ -67,15 +67,20 @@ def test_an_out_of_date_ledger_is_refused_with_the_ledgers_message(
 def test_a_manual_cycle_refuses_while_a_daemon_leads_the_ledger(
     tmp_path: Path, clean_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from datetime import UTC, datetime
-
+    from leadsync.daemon.leadership import for_ledger
     from leadsync.ledger import open_ledger
 
-    with open_ledger(f"sqlite:///{tmp_path / 'ledger.db'}", auto_upgrade=True) as ledger:
-        ledger.take_epoch("daemon@host", datetime.now(UTC))
+    ledger = open_ledger(f"sqlite:///{tmp_path / 'ledger.db'}", auto_upgrade=True)
+    daemon = for_ledger(ledger)
+    daemon.start()  # a live daemon: it holds the ledger's lock
     clean_env.setenv("LEADSYNC_SANDBOX_SF_URL", "https://127.0.0.1:9")  # never reached: refused before any call
     for name in ("SF_USERNAME", "SF_PASSWORD", "SF_SECURITY_TOKEN", "SF_CLIENT_ID", "SF_CLIENT_SECRET", "HS_URL",
                  "HS_TOKEN", "CA"):
         clean_env.setenv(f"LEADSYNC_SANDBOX_{name}", str(tmp_path / "unused") if name == "CA" else "x")
-    assert main(["--config", str(config(tmp_path)), "sync", "--once"]) == 1
-    assert "a leadsync daemon leads this ledger (epoch 1)" in capsys.readouterr().err
+    try:
+        assert main(["--config", str(config(tmp_path)), "sync", "--once"]) == 1
+    finally:
+        daemon.stop()
+        ledger.close()
+    err = capsys.readouterr().err
+    assert "another leadsync process" in err and "stop it or use --dry-run" in err
