@@ -15,13 +15,12 @@ from datetime import date
 
 from leadsync.domain.funnel import period_start
 from leadsync.domain.routing import RoutingRules
-from leadsync.domain.sla_report import SlaCase, SlaReport
+from leadsync.domain.sla_report import SlaCase, SlaReport, build_sla_report
 from leadsync.ledger import Ledger, SlaClock
 from leadsync.reports import queries
 from leadsync.reports.business_time import BusinessTimeIndex
 from leadsync.reports.common import GROUPINGS, Window
 from leadsync.reports.model import Chart, Report, Series, Table, hours, percent
-from leadsync.reports.sla_stats import sla_statistics
 from leadsync.rules.ruleset import RuleSet
 
 # person ids -> source label; the default is the channel of the person's first activity.
@@ -76,9 +75,9 @@ def report_from_cases(cases: Sequence[SlaCase], ruleset: RuleSet, window: Window
     cal = ruleset.sla.calendar
     speed_sla = ruleset.sla.definitions[0].name if ruleset.sla.definitions else None
     index = _index(cases, ruleset, window)
-    grouped = sla_statistics(cases, index, now=window.now, by=by, speed_sla=speed_sla)
-    overall = sla_statistics([dataclasses.replace(c, owner="all") for c in cases], index, now=window.now,
-                             speed_sla=speed_sla)
+    grouped = build_sla_report(cases, cal, now=window.now, by=by, speed_sla=speed_sla, business_time=index.between)
+    overall = build_sla_report([dataclasses.replace(c, owner="all") for c in cases], cal, now=window.now,
+                               speed_sla=speed_sla, business_time=index.between)
     tables = (
         _summary_table(overall), _group_table(grouped, by), _speed_table(grouped, speed_sla),
         _open_breaches(grouped, index, window), _past_breaches(grouped, index),
