@@ -91,6 +91,29 @@ class TransitionRepository:
             for r in self._tx.connection.execute(query)
         ]
 
+    def for_people(self, person_ids: Sequence[str]) -> dict[str, list[Transition]]:
+        """Each person's transitions, oldest first (one query per chunk of people)."""
+        found: dict[str, list[Transition]] = {p: [] for p in person_ids}
+        for chunk in _chunks(person_ids):
+            query = sa.select(transitions).where(transitions.c.person_id.in_(chunk)).order_by(
+                transitions.c.at, transitions.c.id)
+            for r in self._tx.connection.execute(query):
+                found[r.person_id].append(Transition(
+                    r.person_id, r.from_status, r.to_status, r.at, Move(r.move), r.rule, r.ruleset_version, r.reason,
+                    r.facts, Cause(CauseKind(r.cause_kind), r.cause_actor)))
+        return found
+
+    def contact_status_for_people(self, person_ids: Sequence[str]) -> dict[str, list[ContactStatusChange]]:
+        table = contact_status_changes
+        found: dict[str, list[ContactStatusChange]] = {p: [] for p in person_ids}
+        for chunk in _chunks(person_ids):
+            query = sa.select(table).where(table.c.person_id.in_(chunk)).order_by(table.c.at, table.c.id)
+            for r in self._tx.connection.execute(query):
+                found[r.person_id].append(ContactStatusChange(
+                    r.person_id, r.from_status, r.to_status, r.at, r.rule, r.ruleset_version, r.reason, r.facts,
+                    Cause(CauseKind(r.cause_kind), r.cause_actor)))
+        return found
+
     def contact_status_for_person(self, person_id: str) -> list[ContactStatusChange]:
         table = contact_status_changes
         query = sa.select(table).where(table.c.person_id == person_id).order_by(table.c.at, table.c.id)
@@ -155,6 +178,16 @@ class ActivityRepository:
             for r in self._tx.connection.execute(query)
         ]
 
+    def for_people(self, person_ids: Sequence[str]) -> dict[str, list[Activity]]:
+        """Each person's activities, oldest first (one query per chunk of people)."""
+        found: dict[str, list[Activity]] = {p: [] for p in person_ids}
+        for chunk in _chunks(person_ids):
+            query = sa.select(activities).where(activities.c.person_id.in_(chunk)).order_by(
+                activities.c.occurred_at, activities.c.id)
+            for r in self._tx.connection.execute(query):
+                found[r.person_id].append(Activity(System(r.source), r.source_id, r.type, r.occurred_at, r.properties))
+        return found
+
     def count(self) -> int:
         return int(self._tx.connection.execute(sa.select(sa.func.count()).select_from(activities)).scalar_one())
 
@@ -185,3 +218,21 @@ class ScoreRepository:
         if row is None:
             return None
         return ScoreSnapshot(row.person_id, row.at, row.score, row.grade, row.ruleset_version, row.breakdown)
+
+    def latest_for(self, person_ids: Sequence[str]) -> dict[str, ScoreSnapshot]:
+        """Each person's latest snapshot (people without one are left out), one query per chunk."""
+        table = score_snapshots
+        found: dict[str, ScoreSnapshot] = {}
+        for chunk in _chunks(person_ids):
+            ranked = sa.select(table, sa.func.row_number().over(
+                partition_by=table.c.person_id, order_by=(table.c.at.desc(), table.c.id.desc())).label("rank"),
+            ).where(table.c.person_id.in_(chunk)).subquery()
+            for r in self._tx.connection.execute(sa.select(ranked).where(ranked.c.rank == 1)):
+                found[r.person_id] = ScoreSnapshot(r.person_id, r.at, r.score, r.grade, r.ruleset_version, r.breakdown)
+        return found
+
+
+def _chunks(items: Sequence[str], size: int = 500) -> Iterable[Sequence[str]]:
+    unique = list(dict.fromkeys(items))
+    for offset in range(0, len(unique), size):
+        yield unique[offset:offset + size]

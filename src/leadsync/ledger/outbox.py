@@ -6,7 +6,7 @@ UPDATE on the state it expects, so two writers cannot both apply one intent.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -20,6 +20,8 @@ from leadsync.ledger.sql import Tx, insert
 
 # Errors are kept for people to read, not as a log: cut very long vendor messages.
 MAX_ERROR_CHARS = 2_000
+# Keys per IN list in the bulk methods.
+BULK_CHUNK = 500
 
 
 def _record(row: Any) -> IntentRecord:
@@ -59,6 +61,59 @@ class OutboxRepository:
             write_intents.c.state == IntentState.PENDING.value,
         )
         return _record(self._conn.execute(query).one())
+
+    def add_many(
+        self, intents: Sequence[WriteIntent], now: datetime, *, run_id: str | None = None,
+    ) -> list[IntentRecord]:
+        """``add`` for many intents: one insert, one read-back per chunk; records come back in ``intents`` order."""
+        if not intents:
+            return []
+        rows = [
+            {"target": i.target.value, "object": i.object, "record_id": i.record_id, "fields": i.fields,
+             "payload_hash": i.payload_hash, "state": IntentState.PENDING.value, "attempts": 0, "last_error": None,
+             "run_id": run_id, "created_at": now, "updated_at": now}
+            for i in intents
+        ]
+        stmt = insert(self._conn, write_intents).on_conflict_do_nothing(
+            index_elements=["target", "object", "record_id", "payload_hash"],
+            index_where=write_intents.c.state == IntentState.PENDING.value,
+        )
+        self._conn.execute(stmt, rows)
+        t = write_intents
+        keys = [(i.target.value, i.object, i.record_id, i.payload_hash) for i in intents]
+        found: dict[tuple[str, str, str, str], IntentRecord] = {}
+        key_columns = sa.tuple_(t.c.target, t.c.object, t.c.record_id, t.c.payload_hash)
+        for offset in range(0, len(keys), BULK_CHUNK):
+            query = sa.select(t).where(key_columns.in_(keys[offset:offset + BULK_CHUNK]),
+                                       t.c.state == IntentState.PENDING.value)
+            for row in self._conn.execute(query):
+                found[(row.target, row.object, row.record_id, row.payload_hash)] = _record(row)
+        return [found[k] for k in keys]
+
+    def mark_applied_many(self, intent_ids: Sequence[int], now: datetime) -> None:
+        """``mark_applied`` for many intents (one UPDATE per chunk); every one must be pending."""
+        allowed_from = [s.value for s, targets in INTENT_MOVES.items() if IntentState.APPLIED in targets]
+        ids = list(dict.fromkeys(intent_ids))
+        for offset in range(0, len(ids), BULK_CHUNK):
+            chunk = ids[offset:offset + BULK_CHUNK]
+            stmt = sa.update(write_intents).where(
+                write_intents.c.id.in_(chunk), write_intents.c.state.in_(allowed_from),
+            ).values(state=IntentState.APPLIED.value, updated_at=now, attempts=write_intents.c.attempts + 1)
+            moved = self._conn.execute(stmt).rowcount
+            if moved != len(chunk):  # another writer moved some of them: the caller's transaction must fail
+                raise IntentStateError(f"{len(chunk) - moved} of write intents {chunk[0]}..{chunk[-1]} "
+                                       "could not become applied (not pending)")
+
+    def remember_written_many(
+        self, written: Mapping[tuple[System, str, str], Mapping[str, str]], now: datetime, *, run_id: str | None = None,
+    ) -> None:
+        """``remember_written`` for many records in one executemany."""
+        rows = [
+            {"system": system.value, "object": obj, "record_id": record_id, "field": name, "value_hash": digest,
+             "written_at": now, "run_id": run_id}
+            for (system, obj, record_id), hashes in written.items() for name, digest in hashes.items()
+        ]
+        self._upsert_written(rows)
 
     def get(self, intent_id: int) -> IntentRecord:
         row = self._conn.execute(sa.select(write_intents).where(write_intents.c.id == intent_id)).one_or_none()
@@ -121,6 +176,9 @@ class OutboxRepository:
              "written_at": now, "run_id": run_id}
             for name, digest in hashes.items()
         ]
+        self._upsert_written(rows)
+
+    def _upsert_written(self, rows: list[dict[str, Any]]) -> None:
         if not rows:
             return
         stmt = insert(self._conn, written_values)

@@ -28,6 +28,8 @@ from leadsync.ledger.sql import Tx, insert
 
 # A chain of merges longer than this is a cycle or corruption, not history.
 MAX_MERGE_DEPTH = 32
+# Values per IN list in the bulk lookups (well below both dialects' bound-parameter limits).
+BULK_CHUNK = 500
 
 
 def _normalised(identity: Identity) -> Identity:
@@ -92,6 +94,70 @@ class PeopleRepository:
                 return current
             current = row.merged_into
         raise LedgerError(f"person {person_id!r} has a merge chain longer than {MAX_MERGE_DEPTH}")
+
+    # ----- the same, for a page or a chunk of people at a time (a few statements, not a few per person) -----
+    def find_many(self, identities: Iterable[Identity]) -> dict[Identity, str]:
+        """The current person id of each known identity (merges followed); unknown ones are left out."""
+        wanted = {_normalised(i): i for i in identities}
+        owners = self._owners(wanted)
+        survivors = self.resolve_many(owners.values())
+        return {asked: survivors[owners[norm]] for norm, asked in wanted.items() if norm in owners}
+
+    def resolve_many(self, person_ids: Iterable[str]) -> dict[str, str]:
+        """Each person's survivor (``merged_into`` followed), one query per level of merging for the set."""
+        pointer: dict[str, str | None] = {}
+        todo = list(dict.fromkeys(person_ids))
+        for _ in range(MAX_MERGE_DEPTH + 1):
+            todo = [p for p in todo if p not in pointer]
+            if not todo:
+                break
+            for offset in range(0, len(todo), BULK_CHUNK):
+                query = sa.select(persons.c.id, persons.c.merged_into).where(
+                    persons.c.id.in_(todo[offset:offset + BULK_CHUNK]))
+                pointer.update((r.id, r.merged_into) for r in self._conn.execute(query))
+            missing = [p for p in todo if p not in pointer]
+            if missing:
+                raise NotFound(f"no person {missing[0]!r} in the ledger")
+            todo = [m for p in todo if (m := pointer[p]) is not None]
+        return {p: self._survivor(p, pointer) for p in dict.fromkeys(person_ids)}
+
+    @staticmethod
+    def _survivor(person_id: str, pointer: Mapping[str, str | None]) -> str:
+        current = person_id
+        for _ in range(MAX_MERGE_DEPTH):
+            following = pointer.get(current)
+            if following is None:
+                return current
+            current = following
+        raise LedgerError(f"person {person_id!r} has a merge chain longer than {MAX_MERGE_DEPTH}")
+
+    def link_many(self, links: Iterable[tuple[str, Identity]], now: datetime) -> None:
+        """``link`` for many (person, identity) pairs: one insert, one read-back of the owners."""
+        wanted = {(p, _normalised(i)) for p, i in links}
+        if not wanted:
+            return
+        rows = [{"kind": i.kind.value, "value": i.value, "person_id": p, "linked_at": now} for p, i in wanted]
+        stmt = insert(self._conn, person_identities).on_conflict_do_nothing(index_elements=["kind", "value"])
+        self._conn.execute(stmt, rows)
+        owners = self._owners({i for _, i in wanted})
+        for person_id, identity in sorted(wanted, key=lambda w: (w[1].kind.value, w[1].value)):
+            owner = owners.get(identity)
+            if owner != person_id:
+                raise IdentityConflict(
+                    f"{identity.kind.value} {identity.value!r} already belongs to person {owner}, not {person_id}"
+                )
+
+    def _owners(self, identities: Iterable[Identity]) -> dict[Identity, str]:
+        found: dict[Identity, str] = {}
+        table = person_identities
+        wanted = list(identities)
+        for kind in {i.kind for i in wanted}:
+            values = [i.value for i in wanted if i.kind is kind]
+            for offset in range(0, len(values), BULK_CHUNK):
+                query = sa.select(table.c.value, table.c.person_id).where(
+                    table.c.kind == kind.value, table.c.value.in_(values[offset:offset + BULK_CHUNK]))
+                found.update((Identity(kind, r.value), r.person_id) for r in self._conn.execute(query))
+        return found
 
     def get(self, person_id: str) -> PersonRecord | None:
         row = self._conn.execute(sa.select(persons).where(persons.c.id == person_id)).one_or_none()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -124,6 +124,30 @@ class QuarantineRepository:
             quarantine.c.released_at.is_(None),
         ).values(released_at=now)
         return self._tx.connection.execute(stmt).rowcount == 1
+
+    def get_many(self, keys: Iterable[tuple[System, str, str]]) -> dict[tuple[System, str, str], QuarantinedRecord]:
+        """Quarantine entries (held or released) of these (system, object, record id) keys."""
+        t = quarantine
+        wanted = [(s.value, o, r) for s, o, r in dict.fromkeys(keys)]
+        found: dict[tuple[System, str, str], QuarantinedRecord] = {}
+        key_columns = sa.tuple_(t.c.system, t.c.object, t.c.record_id)
+        for offset in range(0, len(wanted), 500):
+            query = sa.select(t).where(key_columns.in_(wanted[offset:offset + 500]))
+            for row in self._tx.connection.execute(query):
+                entry = _quarantined(row)
+                found[(entry.system, entry.object, entry.record_id)] = entry
+        return found
+
+    def release_many(self, keys: Iterable[tuple[System, str, str]], now: datetime) -> int:
+        """``release`` for many records in one statement per chunk; returns how many were held."""
+        t = quarantine
+        wanted = [(s.value, o, r) for s, o, r in dict.fromkeys(keys)]
+        released = 0
+        for offset in range(0, len(wanted), 500):
+            stmt = sa.update(t).where(sa.tuple_(t.c.system, t.c.object, t.c.record_id).in_(wanted[offset:offset + 500]),
+                                      t.c.released_at.is_(None)).values(released_at=now)
+            released += self._tx.connection.execute(stmt).rowcount
+        return released
 
     def held(self, *, limit: int = 1_000) -> list[QuarantinedRecord]:
         query = sa.select(quarantine).where(quarantine.c.released_at.is_(None)).order_by(

@@ -9,16 +9,19 @@ are marked for evaluation. Re-reading a page is harmless: records upsert on thei
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from leadsync.connectors.port import ActivityRecord, OpportunityRecord, OwnerRecord, Page, PersonRecord
 from leadsync.domain.identity import IdentityIndex, IdentityPlan, IncomingRecord, RecordRef, normalise_email, resolve
 from leadsync.domain.model import Activity, System
-from leadsync.domain.planner import HUBSPOT_STAGE_FIELD, canonical, is_echo
+from leadsync.domain.planner import HUBSPOT_STAGE_FIELD, Target, canonical, is_echo
 from leadsync.ledger import Identity, UnitOfWork
-from leadsync.sync.state import IDENTITY_KINDS, OBJECTS, StoredRecord, SyncState
+from leadsync.sync.state import IDENTITY_KINDS, StoredRecord, SyncState, target_of
+
+# Our last written value hash per (record, field), as :meth:`SyncState.last_written` returns it.
+Written = Mapping[tuple[Target, str], str]
 
 
 @dataclass
@@ -46,19 +49,19 @@ def identity(ref: RecordRef) -> Identity:
 
 
 def ingest_page(uow: UnitOfWork, page: Page, now: datetime, run_id: str, stats: PullStats) -> None:
+    """Store one page: a few statements for the whole page (bulk lookups and upserts), not per record."""
     state = SyncState(uow)
     marked_before = set(stats.people_changed)  # earlier pages of this cycle committed their own marks
     people = [r for r in page.records if isinstance(r, PersonRecord)]
     assigned = _resolve_identities(uow, state, people, now, run_id, stats)
-    for record in people:
-        _store_person(uow, state, record, assigned[record.ref], stats)
+    _store_people(state, people, assigned, stats)
     activities = [r for r in page.records if isinstance(r, ActivityRecord)]
     _store_activities(uow, state, activities, now, stats)
-    for opp in (r for r in page.records if isinstance(r, OpportunityRecord)):
-        stats.opportunities += 1
-        if state.save_opportunity(opp):
-            found = (uow.people.find(identity(ref)) for ref in opp.contact_refs if _known_kind(ref))
-            stats.people_changed.update(p for p in found if p)
+    opportunities = [r for r in page.records if isinstance(r, OpportunityRecord)]
+    stats.opportunities += len(opportunities)
+    changed = state.save_opportunities(opportunities)
+    linked = uow.people.find_many(identity(ref) for opp in changed for ref in opp.contact_refs if _known_kind(ref))
+    stats.people_changed.update(linked.values())
     stats.owners += sum(1 for r in page.records if isinstance(r, OwnerRecord))
     stats.pages += 1
     stats.records += len(page.records)
@@ -73,14 +76,15 @@ def _index(uow: UnitOfWork, state: SyncState, people: Sequence[PersonRecord]) ->
         if record.converted_to is not None:
             refs.add(record.converted_to)
         refs.update(RecordRef(record.ref.system, record.ref.kind, m) for m in record.merged_from)
-    person_of = {ref: pid for ref in refs if (pid := uow.people.find(identity(ref))) is not None}
+    found = uow.people.find_many(identity(ref) for ref in refs)
+    person_of = {ref: found[identity(ref)] for ref in refs if identity(ref) in found}
+    emails = list(dict.fromkeys(e for r in people if (e := normalise_email(r.email))))
+    owners = state.people_with_emails(emails)
+    linked = uow.people.find_many(Identity.email(e) for e in emails)
     by_email: dict[str, frozenset[str]] = {}
-    for record in people:
-        email = normalise_email(record.email)
-        if email and email not in by_email:
-            owners = state.people_with_email(email)
-            linked = uow.people.find(Identity.email(email))
-            by_email[email] = frozenset(owners | ({linked} if linked else set()))
+    for email in emails:
+        link = linked.get(Identity.email(email))
+        by_email[email] = frozenset(owners.get(email, set()) | ({link} if link else set()))
     candidates = set(person_of.values()).union(*by_email.values()) if by_email else set(person_of.values())
     records_of: dict[str, set[RecordRef]] = {}
     for stored in state.records_of(candidates):
@@ -95,19 +99,22 @@ def _resolve_identities(uow: UnitOfWork, state: SyncState, people: Sequence[Pers
     plan = resolve(incoming, _index(uow, state, people), lambda: uuid.uuid4().hex)
     stats.new_people += uow.people.ensure(plan.assignments.values(), now)
     _follow_merges(uow, state, plan, people, now, run_id, stats)
-    for ref, person in plan.assignments.items():
-        uow.people.link(uow.people.resolve(person), [identity(ref)], now)
+    survivor = uow.people.resolve_many(plan.assignments.values())
+    uow.people.link_many([(survivor[p], identity(ref)) for ref, p in plan.assignments.items()], now)
+    # An email is linked to the first person on the page that has it, unless someone holds it already.
+    first_with: dict[str, str] = {}
     for record in people:
         email = normalise_email(record.email)
-        person = uow.people.resolve(plan.assignments[record.ref])
-        if email and uow.people.find(Identity.email(email)) is None:
-            uow.people.link(person, [Identity.email(email)], now)
-    for event in plan.of_kind("duplicate"):
-        if event.other_person_id is not None:
-            state.flag_duplicate(event.person_id, event.other_person_id, normalise_email(_email_of(people, event.ref)),
-                                 now)
-            stats.duplicates += 1
-    return {ref: uow.people.resolve(p) for ref, p in plan.assignments.items()}
+        if email:
+            first_with.setdefault(email, survivor[plan.assignments[record.ref]])
+    taken = uow.people.find_many(Identity.email(e) for e in first_with)
+    uow.people.link_many([(p, Identity.email(e)) for e, p in first_with.items() if Identity.email(e) not in taken],
+                         now)
+    duplicates = [(e.person_id, e.other_person_id, normalise_email(_email_of(people, e.ref)))
+                  for e in plan.of_kind("duplicate") if e.other_person_id is not None]
+    state.flag_duplicates(duplicates, now)
+    stats.duplicates += len(duplicates)
+    return {ref: survivor[p] for ref, p in plan.assignments.items()}
 
 
 def _follow_merges(uow: UnitOfWork, state: SyncState, plan: IdentityPlan, people: Sequence[PersonRecord],
@@ -136,40 +143,48 @@ def _email_of(people: Sequence[PersonRecord], ref: RecordRef) -> str | None:
     return next((r.email for r in people if r.ref == ref), None)
 
 
-def _store_person(uow: UnitOfWork, state: SyncState, record: PersonRecord, person: str, stats: PullStats) -> None:
-    before = state.record(record.ref)
-    facts_changed = before is None or not _same_facts(uow, before, record)
-    stored = StoredRecord(
-        ref=record.ref, person_id=person, email=normalise_email(record.email), modstamp=record.modstamp,
-        fields=dict(record.fields), facts=record.facts, current=dict(record.current), deleted=record.deleted,
-        facts_changed_at=record.modstamp if facts_changed or before is None else before.facts_changed_at,
-    )
-    state.save_record(stored)
-    stats.deleted += record.deleted
-    if _really_changed(uow, before, stored, stats):
-        stats.people_changed.add(person)
+def _store_people(state: SyncState, people: Sequence[PersonRecord], assigned: Mapping[RecordRef, str],
+                  stats: PullStats) -> None:
+    before_of: dict[RecordRef, StoredRecord | None] = dict(state.records(r.ref for r in people))
+    # Our last written hashes for the records we knew: the echo checks below need them.
+    written = state.last_written(target_of(ref) for ref, rec in before_of.items() if rec is not None)
+    stored_all: list[StoredRecord] = []
+    for record in people:
+        before = before_of.get(record.ref)
+        facts_changed = before is None or not _same_facts(written, before, record)
+        stored = StoredRecord(
+            ref=record.ref, person_id=assigned[record.ref], email=normalise_email(record.email),
+            modstamp=record.modstamp, fields=dict(record.fields), facts=record.facts, current=dict(record.current),
+            deleted=record.deleted,
+            facts_changed_at=record.modstamp if facts_changed or before is None else before.facts_changed_at,
+        )
+        stored_all.append(stored)
+        before_of[record.ref] = stored  # a record twice on one page: the second compares with the first
+        stats.deleted += record.deleted
+        if _really_changed(written, before, stored, stats):
+            stats.people_changed.add(stored.person_id)
+    state.save_records(stored_all)
 
 
-def _really_changed(uow: UnitOfWork, before: StoredRecord | None, after: StoredRecord, stats: PullStats) -> bool:
+def _really_changed(written: Written, before: StoredRecord | None, after: StoredRecord, stats: PullStats) -> bool:
     """False when nothing but our own writes came back (echo suppression) or nothing changed at all."""
     if before is None or before.person_id != after.person_id:
         return True
-    same = (before.email == after.email and before.deleted == after.deleted and _same_facts(uow, before, after)
+    same = (before.email == after.email and before.deleted == after.deleted and _same_facts(written, before, after)
             and _canonical_map(before.fields) == _canonical_map(after.fields))
     if not same:
         return True
-    obj = OBJECTS[(after.ref.system, after.ref.kind)]
+    target = target_of(after.ref)
     changed = [k for k in set(before.current) | set(after.current)
                if canonical(before.current.get(k)) != canonical(after.current.get(k))]
     for name in changed:
-        last = uow.outbox.written_hash(after.ref.system, obj, after.ref.record_id, name)
-        if not is_echo(after.current.get(name), last):
+        if not is_echo(after.current.get(name), written.get((target, name))):
             return True  # a CRM user edited one of the mapped fields
     stats.echoes += bool(changed)
     return False
 
 
-def _same_facts(uow: UnitOfWork, before: StoredRecord, after: StoredRecord | PersonRecord) -> bool:
+def _same_facts(written: Written, before: StoredRecord, after: StoredRecord | PersonRecord) -> bool:
     """Equal facts, or facts that differ only by HubSpot's stage now holding the value we wrote into it
     (our write echoing back through an input fact is not news)."""
     if before.facts == after.facts:
@@ -177,9 +192,7 @@ def _same_facts(uow: UnitOfWork, before: StoredRecord, after: StoredRecord | Per
     stage = after.facts.hubspot_stage
     if after.ref.system is not System.HUBSPOT or replace(before.facts, hubspot_stage=stage) != after.facts:
         return False
-    last = uow.outbox.written_hash(System.HUBSPOT, OBJECTS[(after.ref.system, after.ref.kind)],
-                                   after.ref.record_id, HUBSPOT_STAGE_FIELD)
-    return is_echo(stage, last)
+    return is_echo(stage, written.get((target_of(after.ref), HUBSPOT_STAGE_FIELD)))
 
 
 def _canonical_map(values: object) -> dict[str, str]:
@@ -195,8 +208,10 @@ def _store_activities(uow: UnitOfWork, state: SyncState, items: Sequence[Activit
                       stats: PullStats) -> None:
     rows: list[tuple[str | None, Activity]] = []
     known = state.known_activities([(i.activity.source.value, i.activity.source_id) for i in items])
-    # One identity lookup per person on the page, not per activity (people have dozens of them).
-    people = {ref: uow.people.find(identity(ref)) for ref in {i.who for i in items if _known_kind(i.who)}}
+    # One identity lookup for the page, not per activity (people have dozens of them).
+    whos = {i.who for i in items if _known_kind(i.who)}
+    found = uow.people.find_many(identity(ref) for ref in whos)
+    people = {ref: found.get(identity(ref)) for ref in whos}
     for item in items:
         if item.deleted:
             stats.activities_deleted += 1  # the ledger keeps activities; a CRM delete does not unscore history

@@ -204,6 +204,9 @@ class SyncState:
     def flag_duplicate(self, person_id: str, other: str, email: str | None, now: datetime) -> None:
         self.repo.flag_duplicates([(person_id, other, email)], now)
 
+    def flag_duplicates(self, pairs: Iterable[tuple[str, str, str | None]], now: datetime) -> None:
+        self.repo.flag_duplicates(pairs, now)
+
     def duplicates_of(self, person_id: str) -> list[tuple[str, str | None]]:
         return self.repo.duplicates_of(person_id)
 
