@@ -321,11 +321,14 @@ def _continuous(periods: tuple[date, ...], period: str) -> list[date]:
     """Every period from the first to the last, including empty ones (an empty week is a drop)."""
     out = [periods[0]]
     while out[-1] < periods[-1]:
-        last = out[-1]
-        if period == "day":
-            out.append(last + timedelta(days=1))
-        elif period == "week":
-            out.append(last + timedelta(days=7))
-        else:
-            out.append((last.replace(day=28) + timedelta(days=4)).replace(day=1))
+        out.append(next_period(out[-1], period))
     return out
+
+
+def next_period(start: date, period: str) -> date:
+    """The first day of the period after the one starting on ``start``."""
+    if period == "day":
+        return start + timedelta(days=1)
+    if period == "week":
+        return start + timedelta(days=7)
+    return (start.replace(day=28) + timedelta(days=4)).replace(day=1)

@@ -2,19 +2,21 @@
 abnormal flows called out (skipped stages, backward moves, re-entries counted once, bulk imports, spikes
 and drops against the trailing average, people stuck in a stage).
 
-The numbers come from :func:`leadsync.domain.funnel.build_funnel` over each person's full history before
-the window's end (a first entry can only be told from a return with the history before it).
+The numbers are aggregated by the database (:mod:`leadsync.reports.funnel_queries`: the same answers as
+:func:`leadsync.domain.funnel.build_funnel` over each person's history before the window's end) and turned
+into the report by :func:`leadsync.domain.funnel.funnel_from_aggregates`. Anomalies list the first
+``SAMPLE_PEOPLE`` people by id and the total.
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
 
-from leadsync.domain.funnel import FunnelReport, FunnelSettings, build_funnel
+from leadsync.domain.funnel import FunnelReport, FunnelSettings, funnel_from_aggregates
 from leadsync.domain.lifecycle import Role
 from leadsync.ledger import Ledger
-from leadsync.reports import queries
 from leadsync.reports.common import Window
+from leadsync.reports.funnel_queries import funnel_aggregates
 from leadsync.reports.model import Chart, Report, Series, Table, hours, percent
 from leadsync.rules.ruleset import RuleSet
 
@@ -26,20 +28,23 @@ STUCK_AFTER: dict[Role, timedelta] = {
     Role.SQL: timedelta(days=60),
     Role.OPPORTUNITY: timedelta(days=120),
 }
-SAMPLE_PEOPLE = 10  # people listed per anomaly in tables; JSON and CSV carry the same sample
+# People listed per anomaly (the first by id; the total is counted in full). Tables, JSON and CSV carry this
+# sample: a bulk import or a recycling wave can concern a hundred thousand people.
+SAMPLE_PEOPLE = 10
 
 
 def settings_for(ruleset: RuleSet, period: str) -> FunnelSettings:
     stuck = {s.name: STUCK_AFTER[s.role] for s in ruleset.lifecycle.statuses if s.role in STUCK_AFTER}
-    return FunnelSettings(period=period, stuck_after=stuck)
+    return FunnelSettings(period=period, stuck_after=stuck, people_sample=SAMPLE_PEOPLE)
 
 
 def build(ledger: Ledger, ruleset: RuleSet, window: Window, *, period: str = "week") -> Report:
-    with ledger.reading() as uow:
-        history = queries.slim_transitions(uow.connection, window.end)
     stages = tuple(s.name for s in ruleset.lifecycle.funnel())
-    funnel = build_funnel(history, stages, now=window.now, tz=ruleset.sla.calendar.tz,
-                          settings=settings_for(ruleset, period), since=window.since, until=window.end)
+    settings = settings_for(ruleset, period)
+    with ledger.reading() as uow:
+        aggregates = funnel_aggregates(uow.connection, stages, now=window.now, tz=ruleset.sla.calendar.tz,
+                                       settings=settings, since=window.since, until=window.end)
+    funnel = funnel_from_aggregates(aggregates, stages, settings)
     return report_from_funnel(funnel, ruleset, window, period=period)
 
 
@@ -56,7 +61,8 @@ def report_from_funnel(funnel: FunnelReport, ruleset: RuleSet, window: Window, *
                    ("stage", "samples", "median h", "p90 h"),
                    tuple((t.stage, t.samples, hours(t.median), hours(t.p90)) for t in funnel.time_in_stage))
     anomalies = Table(
-        "anomalies", "Abnormal flows (called out, not absorbed)",
+        "anomalies", f"Abnormal flows (called out, not absorbed); people: all of them, example people: the first "
+        f"{SAMPLE_PEOPLE} by id",
         ("kind", "stage", "period", "at", "people", "detail", "example people"),
         tuple((a.kind, a.stage, a.period.isoformat() if a.period else None, a.at.isoformat() if a.at else None,
                a.people_count, a.detail, ", ".join(a.people[:SAMPLE_PEOPLE])) for a in funnel.anomalies),
