@@ -28,7 +28,7 @@ from leadsync.ledger import NO_LEADER_EPOCH, IntentState, Ledger, open_ledger
 from leadsync.rules.ruleset import load_ruleset
 from leadsync.sandbox.runtime import Sandbox
 from leadsync.sync.cycle import CycleReport, EngineConfig, SyncEngine
-from leadsync.sync.state import SyncState, ensure_tables
+from leadsync.sync.state import SyncState, ensure_tables, target_of
 
 ROOT = Path(__file__).resolve().parents[2]
 MAPPINGS = ROOT / "mappings"
@@ -251,3 +251,36 @@ def reference_outcome(directory: Path, *, ledger_url: str | None = None, persons
         ref.run_until_quiet()
         assert_transitions_legal(ref)
         return ref.outcome(), ref.write_calls()
+
+
+def held_in_crm(target: Rig, system: System, obj: str, record_id: str, name: str) -> Any:
+    if system is System.SALESFORCE:
+        record = target.sandbox.sf.record(obj, record_id)
+        return None if record is None else record.get(name)
+    with target.sandbox.hs.lock:
+        found = target.sandbox.hs.stores["contacts"].records.get(record_id)
+        return None if found is None or found.archived else found.props.get(name)
+
+
+def lifecycle_mismatches(target: Rig) -> list[tuple[str, str, str, Any, Any]]:
+    """Writable records whose lifecycle field does not hold what the ledger decided for their person:
+    (system, object, id, wanted, held). Empty when both CRMs converged on the ledger."""
+    mappings = {(m.system, m.object): m for m in RULESET.fields.for_value("lifecycle_status")
+                if m.owned_by_leadsync}
+    wrong: list[tuple[str, str, str, Any, Any]] = []
+    with target.ledger.reading() as uow:
+        state = SyncState(uow)
+        for person in state.all_people():
+            status = uow.transitions.current_status(person)
+            for record in state.records_of([person]):
+                spot = target_of(record.ref)
+                mapping = mappings.get((spot.system, spot.object))
+                if status is None or not record.writable or mapping is None:
+                    continue
+                wanted = mapping.values.get(status, status) if mapping.values else status
+                held = held_in_crm(target, spot.system, spot.object, spot.record_id, mapping.field)
+                if held is not None and str(held) != str(wanted):
+                    wrong.append((spot.system.value, spot.object, spot.record_id, wanted, held))
+                elif held is None:
+                    wrong.append((spot.system.value, spot.object, spot.record_id, wanted, None))
+    return wrong
