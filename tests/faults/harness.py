@@ -284,3 +284,12 @@ def lifecycle_mismatches(target: Rig) -> list[tuple[str, str, str, Any, Any]]:
                 elif held is None:
                     wrong.append((spot.system.value, spot.object, spot.record_id, wanted, None))
     return wrong
+
+
+def soak_requested() -> bool:
+    """``--soak`` for settings fixed at import time (Hypothesis' example counts): the command line or
+    LEADSYNC_TEST_SOAK=1; the ``soak`` fixture is the same answer for test bodies."""
+    import os
+    import sys
+
+    return "--soak" in sys.argv or os.environ.get("LEADSYNC_TEST_SOAK") == "1"
