@@ -1,13 +1,15 @@
 """Report benchmark: build every report, in every format, over a ledger of 1,000,000 transitions.
 
-    python -m bench.report_bench [--quick] [--pg URL] [--no-sqlite] [--only TEXT]
+    python -m bench.report_bench [--quick] [--pg URL] [--no-sqlite] [--only TEXT] [--baseline]
 
 Data: ``bench.ledger_bench``'s bulk loader (100,000 persons, 10 transitions each over one year, through
 ``UnitOfWork.transitions.append``), plus one ``mql_accepted`` SLA clock per person (owners from
 ``mappings/routing.toml``; met, late, open and returned-to-pool mixed), two score snapshots per person
 (two rule-set versions) and one activity per person. ``--quick``: a tenth of that. Each report is built
 from a fresh ``Ledger.reading()`` snapshot and rendered to JSON and HTML; the time is the median of 3 runs
-after a warm-up and includes reading the ledger, computing, and rendering.
+after a warm-up and includes reading the ledger, computing, and rendering. ``--baseline`` also times the
+funnel the way it was built before its SQL aggregation (every transition before the window's end read into
+Python, then ``leadsync.domain.funnel.build_funnel``), on the same data and load, for comparison.
 """
 
 from __future__ import annotations
@@ -34,10 +36,12 @@ from bench.ledger_bench import (
     transitions_for,
     write_transitions,
 )
+from leadsync.domain.funnel import build_funnel
 from leadsync.domain.model import Activity, System
 from leadsync.ledger import Ledger, ScoreSnapshot, open_ledger, upgrade
 from leadsync.ledger.schema import sla_clocks
-from leadsync.reports import Window, build_report, render
+from leadsync.reports import Window, build_report, queries, render
+from leadsync.reports import funnel as funnel_report
 from leadsync.rules.ruleset import RuleSet, load_ruleset
 
 MAPPINGS = Path(__file__).resolve().parent.parent / "mappings"
@@ -85,7 +89,23 @@ def timed(action: Callable[[], Any]) -> tuple[float, Any]:
     return statistics.median(durations), result
 
 
-def cases(ruleset: RuleSet) -> dict[str, Callable[[Ledger], Any]]:
+def pure_funnel(ruleset: RuleSet, window: Window) -> Callable[[Ledger], Any]:
+    """The funnel as built before its SQL aggregation: whole history into Python, then build_funnel."""
+    def run(ledger: Ledger) -> int:
+        with ledger.reading() as uow:
+            history = queries.slim_transitions(uow.connection, window.end)
+        stages = tuple(s.name for s in ruleset.lifecycle.funnel())
+        settings = funnel_report.settings_for(ruleset, "week")
+        funnel = build_funnel(history, stages, now=window.now, tz=ruleset.sla.calendar.tz, settings=settings,
+                              since=window.since, until=window.end)
+        built = funnel_report.report_from_funnel(funnel, ruleset, window, period="week")
+        render(built, "json")
+        render(built, "html")
+        return sum(len(t.rows) for t in built.tables)
+    return run
+
+
+def cases(ruleset: RuleSet, baseline: bool = False) -> dict[str, Callable[[Ledger], Any]]:
     year = Window(NOW, since=NOW - timedelta(days=366), until=NOW)
     quarter = Window.default(NOW)
     day = Window(NOW, since=NOW - timedelta(days=1), until=NOW)
@@ -98,6 +118,8 @@ def cases(ruleset: RuleSet) -> dict[str, Callable[[Ledger], Any]]:
             return sum(len(t.rows) for t in built.tables)
         return run
 
+    before = {"funnel via build_funnel, 90 days": pure_funnel(ruleset, quarter),
+              "funnel via build_funnel, 1 year": pure_funnel(ruleset, year)} if baseline else {}
     return {
         "sla by owner, 90 days": report("sla", quarter, by="owner"),
         "sla by team, 1 year": report("sla", year, by="team"),
@@ -107,10 +129,12 @@ def cases(ruleset: RuleSet) -> dict[str, Callable[[Ledger], Any]]:
         "audit, one person": report("audit", quarter, person="ls_0004242"),
         "audit, one day": report("audit", day),
         "scoring, 1 year": report("scoring", year),
+        **before,
     }
 
 
-def run_backend(name: str, url: str, persons: int, per_person: int, only: str | None = None) -> dict[str, Any]:
+def run_backend(name: str, url: str, persons: int, per_person: int, only: str | None = None,
+                baseline: bool = False) -> dict[str, Any]:
     rng = random.Random(20261124)
     upgrade(url)
     ruleset = load_ruleset(MAPPINGS)
@@ -126,12 +150,12 @@ def run_backend(name: str, url: str, persons: int, per_person: int, only: str | 
                 connection.exec_driver_sql("ANALYZE")
                 connection.commit()
         reports = {}
-        for label, action in cases(ruleset).items():
+        for label, action in cases(ruleset, baseline).items():
             if only and only not in label:
                 continue
             seconds, rows = timed(lambda action=action: action(ledger))  # type: ignore[misc]
             reports[label] = {"seconds": round(seconds, 3), "rows": rows}
-            print(f"{name:<12}{label:<28}{seconds:>9.2f} s{rows:>10,} rows", flush=True)
+            print(f"{name:<12}{label:<34}{seconds:>9.2f} s{rows:>10,} rows", flush=True)
         figures["reports"] = reports
     return figures
 
@@ -142,15 +166,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pg", metavar="URL", help="PostgreSQL server (a scratch database is created)")
     parser.add_argument("--no-sqlite", action="store_true", help="skip the SQLite run")
     parser.add_argument("--only", metavar="TEXT", help="only the reports whose label contains TEXT")
+    parser.add_argument("--baseline", action="store_true", help="also time the funnel via build_funnel (before)")
     args = parser.parse_args(argv)
     persons = 10_000 if args.quick else 100_000
     results = []
     if not args.no_sqlite:
         with sqlite_database() as url:
-            results.append(run_backend("sqlite", url, persons, 10, args.only))
+            results.append(run_backend("sqlite", url, persons, 10, args.only, args.baseline))
     if args.pg:
         with postgres_database(args.pg) as url:
-            results.append(run_backend("postgresql", url, persons, 10, args.only))
+            results.append(run_backend("postgresql", url, persons, 10, args.only, args.baseline))
     RESULTS.mkdir(exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     path = RESULTS / f"reports-{stamp}{'-quick' if args.quick else ''}.json"
