@@ -2,7 +2,19 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from leadsync.domain.funnel import FunnelSettings, build_funnel, period_start
+from leadsync.domain.funnel import (
+    FunnelAggregates,
+    FunnelSettings,
+    PeopleGroup,
+    StageTiming,
+    build_funnel,
+    flow_kind,
+    funnel_from_aggregates,
+    people_group,
+    period_start,
+    stage_timing,
+    timing_ranks,
+)
 from leadsync.domain.model import Move, Transition
 
 STAGES = ("Raw", "Inquiry", "MQL", "SAL", "SQL", "Opportunity", "Customer")
@@ -81,3 +93,43 @@ def test_since_until_window_limits_counts() -> None:
     ts = [tr("a", None, "Inquiry", MON), tr("b", None, "Inquiry", MON + timedelta(days=10))]
     report = build_funnel(ts, STAGES, now=MON + timedelta(days=20), tz=UTC, since=MON + timedelta(days=7))
     assert sum(report.counts.values()) == 1
+
+
+def test_flow_kind_skips_backward_and_out_of_funnel_moves() -> None:
+    rank = {s: i for i, s in enumerate(STAGES)}
+    assert flow_kind("Inquiry", "SQL", Move.FORWARD, rank) == "skipped_stage"
+    assert flow_kind("Inquiry", "MQL", Move.FORWARD, rank) is None
+    assert flow_kind("SQL", "MQL", Move.FORWARD, rank) == "backward_move"
+    assert flow_kind("MQL", "MQL", Move.REOPEN, rank) == "backward_move"
+    assert flow_kind("MQL", "Recycled", Move.RECYCLE, rank) == "backward_move"
+    assert flow_kind("MQL", "Disqualified", Move.DISQUALIFY, rank) is None
+    assert flow_kind(None, "SQL", Move.INITIAL, rank) is None
+
+
+def test_timing_ranks_match_median_low_and_rounded_p90() -> None:
+    assert timing_ranks(1) == (0, 0)
+    assert timing_ranks(10) == (4, 8)  # round(8.1)
+    assert timing_ranks(6) == (2, 4)  # round(4.5) is 4: Python rounds half to even
+    assert stage_timing("MQL", [timedelta(hours=h) for h in (3, 1, 2)]) == StageTiming(
+        "MQL", 3, timedelta(hours=2), timedelta(hours=3))
+
+
+def test_report_from_aggregates_samples_people_and_keeps_totals() -> None:
+    week = MON.date()
+    aggregates = FunnelAggregates(
+        counts={("Inquiry", week): 4, ("MQL", week): 2}, cohorts={("Inquiry", week): 4}, reached={
+            ("Inquiry", "MQL", week): 2, ("Inquiry", "SQL", week): 1},
+        time_in_stage=(), skipped={("Inquiry", "SQL"): PeopleGroup(5_000, ("a", "b"))}, backward={},
+        re_entries={"MQL": PeopleGroup(3, ("c", "d", "e"))}, stuck={"MQL": PeopleGroup(120, ("f",))},
+        initial_moves=[(MON + timedelta(seconds=n), "Raw", f"i{n}") for n in range(4)])
+    settings = FunnelSettings(bulk_import_count=3, stuck_after={"MQL": timedelta(days=3)}, people_sample=2)
+    report = funnel_from_aggregates(aggregates, STAGES, settings)
+    assert report.conversions[("Inquiry", "MQL", week)] == 0.5
+    assert report.conversions[("Inquiry", "Customer", week)] == 0.0  # nobody: a real zero, not missing
+    (skipped,) = report.anomalies_of("skipped_stage")
+    assert skipped.people == ("a", "b") and skipped.people_count == 5_000
+    (stuck,) = report.anomalies_of("stuck")
+    assert stuck.detail.startswith("120 people in MQL")
+    (bulk,) = report.anomalies_of("bulk_import")
+    assert bulk.people == ("i0", "i1") and bulk.people_count == 4 and "4 people" in bulk.detail
+    assert people_group(["b", "a", "b"], None) == PeopleGroup(2, ("a", "b"))
