@@ -17,9 +17,18 @@ from typing import Any
 
 from leadsync.domain.evaluate import Evaluation, PersonState, desired_fields, evaluate
 from leadsync.domain.lifecycle import Role
-from leadsync.domain.model import PERSON_FIELDS, Activity, CrmFacts, OwnerKind, Person, System, Transition
+from leadsync.domain.model import (
+    PERSON_FIELDS,
+    Activity,
+    ContactStatusChange,
+    CrmFacts,
+    OwnerKind,
+    Person,
+    System,
+    Transition,
+)
 from leadsync.domain.planner import FieldWrite, Scalar, Target, plan_writes, value_hash
-from leadsync.ledger import ScoreSnapshot, UnitOfWork
+from leadsync.ledger import QuarantinedRecord, ScoreSnapshot, UnitOfWork
 from leadsync.rules.ruleset import RuleSet
 from leadsync.sync.reopen import crm_user_reopen
 from leadsync.sync.state import StoredRecord, SyncState, target_of
@@ -109,21 +118,52 @@ def merge_facts(records: Sequence[StoredRecord], deals: Iterable[tuple[str, bool
     )
 
 
-def load_state(uow: UnitOfWork, state: SyncState, person_id: str,
-               ruleset: RuleSet) -> tuple[PersonState, list[StoredRecord]]:
-    """The :class:`PersonState` of one person, and their live records."""
-    family = [person_id, *state.merged_into(person_id)]
-    records = [r for r in state.records_of(family) if not r.deleted]
-    deals = state.opportunities_for([r.ref for r in records])
-    activities: list[Activity] = []
-    history: list[Transition] = []
-    contact = []
-    for pid in family:
-        activities.extend(uow.activities.for_person(pid))
-        history.extend(t.transition for t in uow.transitions.for_person(pid))
-        contact.extend(uow.transitions.contact_status_for_person(pid))
-    history.sort(key=lambda t: t.at)
-    contact.sort(key=lambda c: c.at)
+@dataclass
+class ChunkState:
+    """What the ledger holds about a chunk of people, read in a few queries for the whole chunk."""
+
+    family: dict[str, list[str]]  # person -> [person, everyone merged into them]
+    records: dict[str, list[StoredRecord]]  # person -> live records of the family, oldest modstamp first
+    deals: dict[str, list[tuple[str, bool, bool, datetime]]]
+    activities: dict[str, list[Activity]]
+    history: dict[str, list[Transition]]
+    contact: dict[str, list[ContactStatusChange]]
+    written: dict[tuple[Target, str], str]  # our last written hash per (record, field)
+    quarantined: dict[tuple[System, str, str], QuarantinedRecord]
+    latest_scores: dict[str, ScoreSnapshot]
+
+
+def load_chunk(uow: UnitOfWork, state: SyncState, person_ids: Sequence[str]) -> ChunkState:
+    merged = state.repo.merged_into(person_ids)
+    family = {p: [p, *merged[p]] for p in person_ids}
+    root = {member: p for p, members in family.items() for member in members}
+    everyone = list(root)
+    records: dict[str, list[StoredRecord]] = {p: [] for p in person_ids}
+    for record in state.records_of(everyone):
+        if not record.deleted and record.person_id in root:
+            records[root[record.person_id]].append(record)
+    refs = {r.ref: p for p, recs in records.items() for r in recs}
+    deals: dict[str, set[tuple[str, bool, bool, datetime]]] = {p: set() for p in person_ids}
+    for ref, links in state.opportunities_by_record(refs).items():
+        deals[refs[ref]].update((k.opportunity_id, k.is_closed, k.is_won, k.modstamp) for k in links)
+    targets = [target_of(r.ref) for recs in records.values() for r in recs if r.writable]
+    return ChunkState(
+        family=family, records=records, deals={p: sorted(d) for p, d in deals.items()},
+        activities=uow.activities.for_people(everyone), history=uow.transitions.for_people(everyone),
+        contact=uow.transitions.contact_status_for_people(everyone), written=state.last_written(targets),
+        quarantined=uow.quarantine.get_many((t.system, t.object, t.record_id) for t in targets),
+        latest_scores=uow.scores.latest_for(person_ids),
+    )
+
+
+def person_state(chunk: ChunkState, person_id: str, ruleset: RuleSet) -> tuple[PersonState, list[StoredRecord]]:
+    """The :class:`PersonState` of one person of a loaded chunk, and their live records."""
+    family = chunk.family[person_id]
+    records = chunk.records[person_id]
+    deals = chunk.deals[person_id]
+    activities = [a for pid in family for a in chunk.activities.get(pid, ())]
+    history = sorted((t for pid in family for t in chunk.history.get(pid, ())), key=lambda t: t.at)
+    contact = sorted((c for pid in family for c in chunk.contact.get(pid, ())), key=lambda c: c.at)
     last = history[-1] if history else None
     changed = [r.facts_changed_at for r in records] + [d[3] for d in deals]
     state_ = PersonState(
@@ -133,6 +173,12 @@ def load_state(uow: UnitOfWork, state: SyncState, person_id: str,
         contact_status=contact[-1].to_status if contact else None, mql_at=_mql_at(history, ruleset),
     )
     return state_, records
+
+
+def load_state(uow: UnitOfWork, state: SyncState, person_id: str,
+               ruleset: RuleSet) -> tuple[PersonState, list[StoredRecord]]:
+    """The :class:`PersonState` of one person, and their live records."""
+    return person_state(load_chunk(uow, state, [person_id]), person_id, ruleset)
 
 
 def _mql_at(history: Sequence[Transition], ruleset: RuleSet) -> datetime | None:
@@ -152,39 +198,51 @@ def cause_fingerprint(ruleset_version: str, record: StoredRecord, fields: Iterab
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
 
 
+def plan_chunk(uow: UnitOfWork, state: SyncState, person_ids: Sequence[str], ruleset: RuleSet,
+               now: datetime) -> list[PersonPlan]:
+    """Evaluate a chunk of people and plan their writes (reads only; a few queries for the chunk)."""
+    chunk = load_chunk(uow, state, person_ids)
+    return [plan for p in person_ids if (plan := _plan(uow, chunk, p, ruleset, now)) is not None]
+
+
 def plan_person(uow: UnitOfWork, state: SyncState, person_id: str, ruleset: RuleSet,
                 now: datetime) -> PersonPlan | None:
     """Evaluate one person and plan their writes; None when no live record is left to speak for them."""
-    person_state, records = load_state(uow, state, person_id, ruleset)
+    plans = plan_chunk(uow, state, [person_id], ruleset, now)
+    return plans[0] if plans else None
+
+
+def _plan(uow: UnitOfWork, chunk: ChunkState, person_id: str, ruleset: RuleSet, now: datetime) -> PersonPlan | None:
+    person_state_, records = person_state(chunk, person_id, ruleset)
     if not records:
         return None
     transitions: list[Transition] = []
-    reopen = crm_user_reopen(uow, person_state, records, ruleset, now)
+    reopen = crm_user_reopen(uow, person_state_, records, ruleset, now)
     if reopen is not None:
         transitions.append(reopen)
-        person_state = PersonState(
-            person=person_state.person, activities=person_state.activities, crm=person_state.crm,
+        person_state_ = PersonState(
+            person=person_state_.person, activities=person_state_.activities, crm=person_state_.crm,
             lifecycle_status=reopen.to_status, status_since=now, lifecycle_reason=reopen.reason,
-            crm_changed_at=person_state.crm_changed_at, contact_status=person_state.contact_status,
-            mql_at=person_state.mql_at,
+            crm_changed_at=person_state_.crm_changed_at, contact_status=person_state_.contact_status,
+            mql_at=person_state_.mql_at,
         )
-    evaluation = evaluate(person_state, ruleset, now)
+    evaluation = evaluate(person_state_, ruleset, now)
     if evaluation.transition is not None:
         transitions.append(evaluation.transition)
     writable = {target_of(r.ref): r for r in records if r.writable}
     targets = sorted(writable)
     desired = desired_fields(evaluation, targets, ruleset.fields)
     current = {(t, f.field): writable[t].current.get(f.field) for t in targets for f in desired if f.target == t}
-    plan = plan_writes(desired, current, state.last_written(targets))
+    plan = plan_writes(desired, current, chunk.written)
     result = PersonPlan(person_id, evaluation, transitions, list(plan.writes),
                         Counter(skip.reason for skip in plan.skipped),
-                        known_before=person_state.lifecycle_status is not None, targets=targets)
-    _hold_quarantined(uow, result, writable, ruleset.version)
-    result.snapshot = _snapshot(uow, evaluation, ruleset.version, now)
+                        known_before=person_state_.lifecycle_status is not None, targets=targets)
+    _hold_quarantined(chunk, result, writable, ruleset.version)
+    result.snapshot = _snapshot(chunk.latest_scores.get(person_id), evaluation, ruleset.version, now)
     return result
 
 
-def _hold_quarantined(uow: UnitOfWork, plan: PersonPlan, records: Mapping[Target, StoredRecord],
+def _hold_quarantined(chunk: ChunkState, plan: PersonPlan, records: Mapping[Target, StoredRecord],
                       version: str) -> None:
     by_target: dict[Target, dict[str, Scalar]] = {}
     for write in plan.writes:
@@ -192,15 +250,16 @@ def _hold_quarantined(uow: UnitOfWork, plan: PersonPlan, records: Mapping[Target
     for target, fields in by_target.items():
         fingerprint = cause_fingerprint(version, records[target], fields)
         plan.fingerprints[target] = fingerprint
-        if not uow.quarantine.should_retry(target.system, target.object, target.record_id, fingerprint):
-            held = uow.quarantine.get(target.system, target.object, target.record_id)
-            plan.held[target] = held.reason if held else "quarantined"
+        held = chunk.quarantined.get((target.system, target.object, target.record_id))
+        # Held for this very cause: left out until the cause changes (see QuarantineRepository.should_retry).
+        if held is not None and held.released_at is None and held.cause_fingerprint == fingerprint:
+            plan.held[target] = held.reason
     plan.writes = [w for w in plan.writes if w.target not in plan.held]
 
 
-def _snapshot(uow: UnitOfWork, evaluation: Evaluation, version: str, now: datetime) -> ScoreSnapshot | None:
+def _snapshot(latest: ScoreSnapshot | None, evaluation: Evaluation, version: str,
+              now: datetime) -> ScoreSnapshot | None:
     """A new snapshot only when score, grade or rule-set version moved (history, not a per-cycle log)."""
-    latest = uow.scores.latest(evaluation.person_id)
     score, letter = evaluation.score.value, evaluation.grade.letter
     if latest is not None and (latest.score, latest.grade, latest.ruleset_version) == (score, letter, version):
         return None

@@ -33,12 +33,15 @@ from leadsync.ledger import Watermark as StoredWatermark
 from leadsync.logging import get_logger, start_job
 from leadsync.rules.ruleset import RuleSet
 from leadsync.sync import apply as applying
-from leadsync.sync.compute import PersonPlan, plan_person
+from leadsync.sync.compute import PersonPlan, plan_chunk
 from leadsync.sync.pull import PullStats, identity, ingest_page
 from leadsync.sync.state import SyncState, ref_of, rolled_back
 
 # Records per write call the real APIs take (sObject Collections; HubSpot batch update).
 WRITE_BATCH: Mapping[System, int] = {System.SALESFORCE: 200, System.HUBSPOT: 100}
+
+# People evaluated together: their ledger state is read in a few queries per chunk.
+PEOPLE_PER_CHUNK = 200
 
 # The watermark row (beside each stream's own) that keeps where the last completed read of it ended.
 END_SUFFIX = "@read_until"
@@ -213,12 +216,11 @@ class SyncEngine:
                 self._retrying.add(found)
         people |= self._retrying
         self._evaluated = people
-        plans = []
+        plans: list[PersonPlan] = []
         # Marks may name people merged away since; each survivor is evaluated once.
-        for person_id in sorted({uow.people.resolve(p) for p in people}):
-            plan = plan_person(uow, state, person_id, self.ruleset, now)
-            if plan is not None:
-                plans.append(plan)
+        survivors = sorted(set(uow.people.resolve_many(people).values()))
+        for offset in range(0, len(survivors), PEOPLE_PER_CHUNK):
+            plans.extend(plan_chunk(uow, state, survivors[offset:offset + PEOPLE_PER_CHUNK], self.ruleset, now))
         return plans
 
     def _apply(self, report: CycleReport, uow_factory: UowFactory, now: datetime) -> None:
