@@ -344,8 +344,29 @@ def drive(sizes: list[int], modes: list[str], naive_sample: int, *, quick: bool 
     return out
 
 
+def markdown(cases: list[dict[str, Any]]) -> str:
+    """The sync cases as the table in docs/benchmarks.md."""
+    lines = ["| case | SF calls (min) | HS calls (min) | calls / min | wall s | floor s | wall / floor | CPU s "
+             "| peak RSS MiB | 429s | naive calls | naive / ours |", "|" + "---|" * 12]
+    naive = {c["case"].removeprefix("naive "): c for c in cases if c["kind"] == "naive"}
+    for c in cases:
+        if c["kind"] == "naive":
+            continue
+        mins = {s: m["reads"] + m["writes"] for s, m in c["minimum"].items()}
+        n = naive.get(c["case"].removeprefix("sync "), {})
+        limited = sum(v.get("rate_limited", 0) for v in c["counters"].values())
+        lines.append(
+            f"| {c['kind']} {c['persons']:,} {c['mode']} | {c['calls'].get('salesforce', 0)} ({mins['salesforce']}) "
+            f"| {c['calls'].get('hubspot', 0)} ({mins['hubspot']}) | {c['calls_ratio']:.3f} | {c['wall_s']:.1f} "
+            f"| {'none' if c['floor_s'] is None else c['floor_s']} | {c['wall_over_floor'] or '-'} | {c['cpu_s']:.1f} "
+            f"| {c['peak_rss_mib']:.0f} | {limited} | {sum(n.get('calls', {}).values()):,} "
+            f"| {n.get('naive_over_ours', '-')} |")
+    return "\n".join(lines)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--markdown", type=Path, metavar="JSON", help="print a results file as a Markdown table")
     parser.add_argument("--worker", nargs=2, metavar=("LEDGER_URL", "MODE"), help=argparse.SUPPRESS)
     parser.add_argument("--persons", type=int, action="append", help="sizes (repeatable; default 10,000)")
     parser.add_argument("--quick", action="store_true", help="1,000 persons")
@@ -355,6 +376,9 @@ def main() -> int:
     if args.worker:
         configure_logging(level="warning", fmt="console")
         print(json.dumps(run_cycle(*args.worker)))
+        return 0
+    if args.markdown:
+        print(markdown(json.loads(args.markdown.read_text())["cases"]))
         return 0
     sizes = args.persons or ([1_000] if args.quick else [10_000])
     drive(sizes, args.mode or list(MODES), args.naive_sample, quick=args.quick)
