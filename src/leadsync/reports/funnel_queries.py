@@ -46,15 +46,17 @@ def funnel_aggregates(conn: sa.Connection, stage_order: Sequence[str], *, now: d
     counts: dict[tuple[str, date], int] = {}
     cohorts: dict[tuple[str, date], int] = {}
     reached: dict[tuple[str, str, date], int] = {}
-    if bounds:
+    re_entries: dict[str, PeopleGroup] = {}
+    if bounds:  # otherwise nothing happened in the window
         counts = _counts(conn, stages, bounds, since, until)
-        cohorts, reached = _cohorts(conn, stages, bounds, since, until)
+        cohorts, reached, re_entries = _cohorts_and_re_entries(conn, stages, bounds, since, until,
+                                                               settings.people_sample)
     skipped, backward = _flows(conn, stages, since, until, settings.people_sample)
     return FunnelAggregates(
         counts=counts, cohorts=cohorts, reached=reached,
         time_in_stage=_time_in_stage(conn, stages, until),
         skipped=skipped, backward=backward,
-        re_entries={k[0]: g for k, g in _re_entries(conn, stages, since, until, settings.people_sample).items()},
+        re_entries=re_entries,
         stuck=_stuck(conn, now, until, settings),
         initial_moves=_initial_moves(conn, until),
     )
@@ -110,34 +112,66 @@ def _counts(conn: sa.Connection, stages: list[str], bounds: Sequence[tuple[date,
     return {(stage, bounds[p][0]): n for stage, p, n in conn.execute(query)}
 
 
-def _cohorts(conn: sa.Connection, stages: list[str], bounds: Sequence[tuple[date, datetime]],
-             since: datetime | None, until: datetime
-             ) -> tuple[dict[tuple[str, date], int], dict[tuple[str, str, date], int]]:
-    """Cohorts (first entry ever into a stage, in the window) and how many of each first entered each later
-    stage no earlier: one row per person with their first entry into every stage, then one grouped pass per
-    stage over those rows."""
+def _cohorts_and_re_entries(
+    conn: sa.Connection, stages: list[str], bounds: Sequence[tuple[date, datetime]], since: datetime | None,
+    until: datetime, limit: int | None,
+) -> tuple[dict[tuple[str, date], int], dict[tuple[str, str, date], int], dict[str, PeopleGroup]]:
+    """Cohorts (first entry ever into a stage, in the window), how many of each first entered each later stage
+    no earlier, and the people re-entering each stage in the window. One statement: a row per person with
+    their first entry into every stage and their entries in the window (one pass over the history), then a
+    grouped pass per stage over those rows for the cohorts, and the re-entries sampled by id."""
     at = _at(conn)
+    entered = [sa.case((sa.and_(T.c.to_status == stage, *(() if since is None else (at >= since,))), 1), else_=0)
+               for stage in stages]
     firsts = sa.select(T.c.person_id, *(
         sa.func.min(sa.case((T.c.to_status == stage, at))).label(f"f{i}") for i, stage in enumerate(stages)
-    )).where(at < until, T.c.to_status.in_(stages)).group_by(T.c.person_id).cte("firsts")
-    parts = []
-    for i, _ in enumerate(stages):
+    ), *(sa.func.sum(e).label(f"w{i}") for i, e in enumerate(entered))).where(
+        at < until, T.c.to_status.in_(stages)).group_by(T.c.person_id).cte("firsts")
+    width = len(stages)
+    parts: list[Any] = []
+    for i in range(width):
         first = firsts.c[f"f{i}"]
         later = [sa.case((firsts.c[f"f{j}"] >= first, 1), else_=0) if j > i else sa.literal_column("0")
-                 for j in range(len(stages))]
+                 for j in range(width)]
         rows = sa.select(_period_index(first, bounds).label("p"), *(c.label(f"r{j}") for j, c in enumerate(later)))\
             .where(_window(first, since, until)).subquery()
         parts.append(sa.select(sa.literal_column(str(i), sa.Integer()).label("stage"), rows.c.p,
-                               sa.func.count().label("size"),
-                               *(sa.func.sum(rows.c[f"r{j}"]) for j in range(len(stages)))).group_by(rows.c.p))
+                               sa.func.count().label("size"), *(sa.func.sum(rows.c[f"r{j}"]) for j in range(width)),
+                               sa.null().label("person_id")).group_by(rows.c.p))
+    parts.append(_re_entry_rows(conn, firsts, width, since, limit))
     cohorts: dict[tuple[str, date], int] = {}
     reached: dict[tuple[str, str, date], int] = {}
+    totals: dict[str, int] = {}
+    people: dict[str, list[str]] = defaultdict(list)
     for row in conn.execute(sa.union_all(*parts)):
-        stage, period = stages[row[0]], bounds[row[1]][0]
+        stage = stages[row[0]]
+        if row[1] < 0:  # a re-entry: (stage, -1, total, 0..., person)
+            totals[stage] = row[2]
+            people[stage].append(row[-1])
+            continue
+        period = bounds[row[1]][0]
         cohorts[(stage, period)] = row[2]
-        for j in range(row[0] + 1, len(stages)):
+        for j in range(row[0] + 1, width):
             reached[(stage, stages[j], period)] = int(row[3 + j])
-    return cohorts, reached
+    re_entries = {stage: PeopleGroup(total, tuple(sorted(people[stage]))) for stage, total in totals.items()}
+    return cohorts, reached, re_entries
+
+
+def _re_entry_rows(conn: sa.Connection, firsts: Any, width: int, since: datetime | None, limit: int | None) -> Any:
+    """(stage, -1, total, 0..., person) for the first ``limit`` people by id re-entering each stage: more
+    entries in the window than the one first entry (if that falls in the window)."""
+    def again(i: int) -> Any:
+        first_in_window = 1 if since is None else sa.case((firsts.c[f"f{i}"] >= since, 1), else_=0)
+        return firsts.c[f"w{i}"] - first_in_window > 0
+    rows = sa.union_all(*(sa.select(sa.literal_column(str(i), sa.Integer()).label("stage"), firsts.c.person_id)
+                          .where(again(i)) for i in range(width))).subquery()
+    person = rows.c.person_id.collate("C") if conn.dialect.name == "postgresql" else rows.c.person_id
+    ranked = sa.select(rows.c.stage, rows.c.person_id,
+                       sa.func.row_number().over(partition_by=rows.c.stage, order_by=person).label("n"),
+                       sa.func.count().over(partition_by=rows.c.stage).label("total")).subquery()
+    query = sa.select(ranked.c.stage, sa.literal_column("-1", sa.Integer()), ranked.c.total,
+                      *(sa.literal_column("0") for _ in range(width)), ranked.c.person_id)
+    return query if limit is None else query.where(ranked.c.n <= limit)
 
 
 def _people_groups(conn: sa.Connection, rows: sa.Subquery, keys: Sequence[str],
@@ -184,19 +218,6 @@ def _flows(conn: sa.Connection, stages: list[str], since: datetime | None, until
     pick = {kind: {key: g for key, g in groups.items() if kinds[(key[0], key[1])] == kind}
             for kind in ("skipped_stage", "backward_move")}
     return pick["skipped_stage"], pick["backward_move"]
-
-
-def _re_entries(conn: sa.Connection, stages: list[str], since: datetime | None, until: datetime,
-                limit: int | None) -> dict[tuple[Any, ...], PeopleGroup]:
-    """People entering a stage in the window other than for the first time: more entries in the window than
-    the one first entry (if that falls in the window)."""
-    at = _at(conn)
-    entries = sa.func.count() if since is None else sa.func.sum(sa.case((at >= since, 1), else_=0))
-    first_in_window = 1 if since is None else sa.case((sa.func.min(at) >= since, 1), else_=0)
-    rows = sa.select(T.c.to_status.label("stage"), T.c.person_id).where(
-        at < until, T.c.to_status.in_(stages)).group_by(T.c.to_status, T.c.person_id).having(
-        entries - first_in_window > 0).subquery()
-    return _people_groups(conn, rows, ("stage",), limit)
 
 
 def _stuck(conn: sa.Connection, now: datetime, until: datetime,
