@@ -74,9 +74,10 @@ class OutboxRepository:
              "run_id": run_id, "created_at": now, "updated_at": now}
             for i in intents
         ]
+        # The partial index's predicate as text: a bound parameter there cannot go through executemany.
         stmt = insert(self._conn, write_intents).on_conflict_do_nothing(
             index_elements=["target", "object", "record_id", "payload_hash"],
-            index_where=write_intents.c.state == IntentState.PENDING.value,
+            index_where=sa.text(f"state = '{IntentState.PENDING.value}'"),
         )
         self._conn.execute(stmt, rows)
         t = write_intents

@@ -41,13 +41,18 @@ def group_writes(plans: Sequence[PersonPlan]) -> dict[Target, list[FieldWrite]]:
     return grouped
 
 
-def record_intents(uow: UnitOfWork, writes: Mapping[Target, list[FieldWrite]], now: datetime,
-                   run_id: str) -> dict[Target, IntentRecord]:
-    """One pending intent per target record, committed before the API is called."""
-    intents: dict[Target, IntentRecord] = {}
-    open_ones = open_intents_by_target(SyncState(uow))
-    for target, items in sorted(writes.items()):
-        fields = {w.field: w.value for w in items}
+OpenIntents = dict[Target, list[IntentRecord]]
+
+
+def record_intents(uow: UnitOfWork, writes: Mapping[Target, list[FieldWrite]], now: datetime, run_id: str,
+                   open_ones: OpenIntents | None = None) -> dict[Target, IntentRecord]:
+    """One pending intent per target record, committed before the API is called (one insert for all)."""
+    if open_ones is None:
+        open_ones = open_intents_by_target(SyncState(uow))
+    targets = sorted(writes)
+    intents: list[WriteIntent] = []
+    for target in targets:
+        fields = {w.field: w.value for w in writes[target]}
         intent = WriteIntent(target.system, target.object, target.record_id,
                              {k: plain(v) for k, v in fields.items()}, payload_hash(fields))
         # The same payload failed before: that intent is retried rather than a twin recorded beside it.
@@ -55,8 +60,8 @@ def record_intents(uow: UnitOfWork, writes: Mapping[Target, list[FieldWrite]], n
             if older.intent.payload_hash == intent.payload_hash:
                 uow.outbox.retry(older.id, now)
                 break
-        intents[target] = uow.outbox.add(intent, now, run_id=run_id)
-    return intents
+        intents.append(intent)
+    return dict(zip(targets, uow.outbox.add_many(intents, now, run_id=run_id), strict=True))
 
 
 def call_connectors(connectors: Mapping[System, CrmConnector],
@@ -78,17 +83,21 @@ def call_connectors(connectors: Mapping[System, CrmConnector],
 
 def record_outcomes(uow: UnitOfWork, plans: Sequence[PersonPlan], intents: Mapping[Target, IntentRecord],
                     results: Mapping[Target, WriteResult], writes: Mapping[Target, list[FieldWrite]],
-                    now: datetime, run_id: str, stats: ApplyStats) -> None:
+                    now: datetime, run_id: str, stats: ApplyStats, open_ones: OpenIntents | None = None) -> None:
+    """Every result matched to its intent; successes recorded in bulk (intents, echo hashes, record values,
+    quarantine releases), failures one by one (they are few). ``plans`` give the quarantine fingerprints;
+    records held in quarantine are counted by the caller, once per person."""
     state = SyncState(uow)
     fingerprints = {t: f for plan in plans for t, f in plan.fingerprints.items()}
-    open_ones = open_intents_by_target(state)
+    if open_ones is None:
+        open_ones = open_intents_by_target(state)
+    applied: list[Target] = []
     for target, intent in intents.items():
         result = results[target]
         older = [i.id for i in open_ones.get(target, ()) if i.id != intent.id]
         if result.ok:
-            _applied(uow, state, target, writes[target], intent.id, now, run_id)
+            applied.append(target)
             _settle(uow, older, now, IntentState.APPLIED, None)
-            stats.applied += 1
             continue
         reason = f"{result.error_code or 'ERROR'}: {result.error or 'no message'}"
         stats.errors.append(f"{target.system.value} {target.object} {target.record_id}: {reason}")
@@ -102,12 +111,13 @@ def record_outcomes(uow: UnitOfWork, plans: Sequence[PersonPlan], intents: Mappi
             uow.quarantine.put(target.system, target.object, target.record_id, reason,
                                fingerprints.get(target, intent.intent.payload_hash), now, run_id=run_id)
             stats.quarantined += 1
-    stats.held += sum(len(p.held) for p in plans)
+    _applied(uow, state, {t: writes[t] for t in applied}, [intents[t].id for t in applied], now, run_id)
+    stats.applied += len(applied)
 
 
-def open_intents_by_target(state: SyncState) -> dict[Target, list[IntentRecord]]:
+def open_intents_by_target(state: SyncState) -> OpenIntents:
     """Failed and quarantined intents, by record, read once per step instead of once per record."""
-    found: dict[Target, list[IntentRecord]] = {}
+    found: OpenIntents = {}
     for intent_state in OPEN_STATES:
         for record in state.intents_in(intent_state):
             key = Target(record.intent.target, record.intent.object, record.intent.record_id)
@@ -128,37 +138,47 @@ def _settle(uow: UnitOfWork, older: Sequence[int], now: datetime, outcome: Inten
             uow.outbox.quarantine(intent_id, reason or "quarantined", now)
 
 
-def _applied(uow: UnitOfWork, state: SyncState, target: Target, items: Sequence[FieldWrite], intent_id: int,
-             now: datetime, run_id: str) -> None:
-    uow.outbox.mark_applied(intent_id, now)
-    uow.outbox.remember_written(target.system, target.object, target.record_id,
-                                {w.field: w.value_hash for w in items}, now, run_id=run_id)
-    state.set_current(target, {w.field: w.value for w in items})
-    uow.quarantine.release(target.system, target.object, target.record_id, now)
+def _applied(uow: UnitOfWork, state: SyncState, writes: Mapping[Target, Sequence[FieldWrite]],
+             intent_ids: Sequence[int], now: datetime, run_id: str) -> None:
+    if not writes:
+        return
+    uow.outbox.mark_applied_many(intent_ids, now)
+    uow.outbox.remember_written_many(
+        {(t.system, t.object, t.record_id): {w.field: w.value_hash for w in items} for t, items in writes.items()},
+        now, run_id=run_id)
+    state.set_currents({t: {w.field: w.value for w in items} for t, items in writes.items()})
+    uow.quarantine.release_many(((t.system, t.object, t.record_id) for t in writes), now)
 
 
-def settle_unplanned(uow: UnitOfWork, plans: Sequence[PersonPlan], now: datetime) -> int:
+def settle_unplanned(uow: UnitOfWork, plans: Sequence[PersonPlan], now: datetime,
+                     failed: Sequence[IntentRecord] | None = None) -> int:
     """Failed intents of people evaluated this cycle that no write was planned for: a record that already
     holds what we want is done; a record that can no longer be written (deleted, converted lead) is
-    quarantined with that reason, so it stops pulling its person into every cycle."""
+    quarantined with that reason, so it stops pulling its person into every cycle. ``failed`` are the
+    failed intents to consider (read from the ledger when not given)."""
     state = SyncState(uow)
     planned = {w.target for p in plans for w in p.writes} | {t for p in plans for t in p.held}
     writable = {t for p in plans for t in p.targets}
     evaluated = {p.person_id for p in plans}
+    candidates = [i for i in (state.intents_in(IntentState.FAILED) if failed is None else failed)
+                  if _target(i) not in planned]
+    person_of = uow.people.find_many(identity(ref_of(_target(i))) for i in candidates if _target(i) not in writable)
     settled = 0
-    for intent in state.intents_in(IntentState.FAILED):
-        target = Target(intent.intent.target, intent.intent.object, intent.intent.record_id)
-        if target in planned:
-            continue
+    for intent in candidates:
+        target = _target(intent)
         if target in writable:
             uow.outbox.retry(intent.id, now)
             uow.outbox.mark_applied(intent.id, now)
-        elif uow.people.find(identity(ref_of(target))) in evaluated:
+        elif person_of.get(identity(ref_of(target))) in evaluated:
             uow.outbox.quarantine(intent.id, "the record can no longer be written (deleted or converted)", now)
         else:
             continue
         settled += 1
     return settled
+
+
+def _target(intent: IntentRecord) -> Target:
+    return Target(intent.intent.target, intent.intent.object, intent.intent.record_id)
 
 
 def resolve_pending(uow: UnitOfWork, connectors: Mapping[System, CrmConnector], now: datetime,

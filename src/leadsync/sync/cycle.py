@@ -16,7 +16,6 @@ A dry run does all of it inside one ledger transaction that is rolled back, and 
 from __future__ import annotations
 
 import contextlib
-import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -33,12 +32,11 @@ from leadsync.ledger import Watermark as StoredWatermark
 from leadsync.logging import get_logger, start_job
 from leadsync.rules.ruleset import RuleSet
 from leadsync.sync import apply as applying
+from leadsync.sync.applier import Applier
 from leadsync.sync.compute import PersonPlan, plan_chunk
 from leadsync.sync.pull import PullStats, identity, ingest_page
 from leadsync.sync.state import SyncState, ref_of, rolled_back
-
-# Records per write call the real APIs take (sObject Collections; HubSpot batch update).
-WRITE_BATCH: Mapping[System, int] = {System.SALESFORCE: 200, System.HUBSPOT: 100}
+from leadsync.sync.totals import PlanTotals
 
 # People evaluated together: their ledger state is read in a few queries per chunk.
 PEOPLE_PER_CHUNK = 200
@@ -60,6 +58,10 @@ class EngineConfig:
     max_change_share: float = 0.10
     max_change_min: int = 10
     epoch: int = NO_LEADER_EPOCH
+    # Keep every person's plan in the report (``report.plans``, ``.writes``, ``.transitions``). Off, the
+    # cycle is streamed: memory stays flat however many people there are, the report carries ``totals``
+    # only, and each chunk is planned twice (once for the guard, once to apply). A dry run always keeps them.
+    keep_plans: bool = True
 
     @classmethod
     def from_settings(cls, settings: Settings, *, epoch: int = NO_LEADER_EPOCH) -> EngineConfig:
@@ -83,7 +85,8 @@ class CycleReport:
     started_at: datetime
     status: str = "running"
     pull: PullStats = field(default_factory=PullStats)
-    plans: list[PersonPlan] = field(default_factory=list)
+    totals: PlanTotals = field(default_factory=PlanTotals)
+    plans: list[PersonPlan] = field(default_factory=list)  # every plan, unless the config streams them
     guard: GuardVerdict | None = None
     outcome: applying.ApplyStats = field(default_factory=applying.ApplyStats)
     api_calls: dict[str, dict[str, int]] = field(default_factory=dict)
@@ -109,7 +112,6 @@ class SyncEngine:
         self.ledger, self.ruleset, self.config, self.clock = ledger, ruleset, config, clock
         self.connectors: dict[System, CrmConnector] = {c.system: c for c in connectors}
         self.log = get_logger("leadsync.sync")
-        self._evaluated: set[str] = set()
         self._retrying: set[str] = set()
 
     def run_once(self, *, dry_run: bool = False, rescore_all: bool = False) -> CycleReport:
@@ -157,15 +159,20 @@ class SyncEngine:
         for connector in self.connectors.values():
             self._pull(connector, report, uow_factory)
         with uow_factory() as uow:
-            report.plans = self._compute(uow, now, rescore_all)
+            marks = self._to_evaluate(uow, rescore_all)
             population = SyncState(uow).population()
-        # People met for the first time are created, not changed: a first full sync is not a mass change.
-        # Retrying writes that already failed once is not a new change either.
-        changed = {p.person_id for p in report.plans if p.known_before and (
-            p.transitions or (p.writes and p.person_id not in self._retrying))}
-        report.guard = mass_change_guard(len(changed), population, max_share=self.config.max_change_share,
-                                         min_count=self.config.max_change_min)
-        report.would_write_calls = _write_calls(report.writes)
+        chunks = _chunks(sorted(marks))
+        keep = self.config.keep_plans or report.dry_run
+        kept: list[list[PersonPlan]] = []
+        for chunk in chunks:
+            plans = self._plan(uow_factory, chunk, now)
+            report.totals.add(plans, self._retrying)
+            if keep:
+                kept.append(plans)
+                report.plans.extend(plans)
+        report.guard = mass_change_guard(report.totals.changed_people, population,
+                                         max_share=self.config.max_change_share, min_count=self.config.max_change_min)
+        report.would_write_calls = report.totals.write_calls()
         if not report.guard.allowed:
             report.status = "guard_tripped"
             report.errors.append(f"mass-change guard: {report.guard.reason}")
@@ -173,7 +180,14 @@ class SyncEngine:
             return
         if report.dry_run:
             return
-        self._apply(report, uow_factory, now)
+        applier = Applier(self.connectors, uow_factory, now, report.run_id, self.config.epoch, report.outcome)
+        applier.start()
+        for index, chunk in enumerate(chunks):
+            plans = kept[index] if keep else self._plan(uow_factory, chunk, now)
+            planned = {p.person_id for p in plans}
+            applier.add(plans, marks, [m for person in chunk if person not in planned for m in marks[person]])
+        applier.finish()
+        report.errors.extend(report.outcome.errors)
         report.status = "succeeded"
 
     def _pull(self, connector: CrmConnector, report: CycleReport, uow_factory: UowFactory) -> None:
@@ -206,46 +220,35 @@ class SyncEngine:
             return span
         return Window(start=min(mark.value, read_until - overlap), end=span.end)
 
-    def _compute(self, uow: UnitOfWork, now: datetime, rescore_all: bool) -> list[PersonPlan]:
+    def _to_evaluate(self, uow: UnitOfWork, rescore_all: bool) -> dict[str, list[str]]:
+        """The people to evaluate (each survivor once), with the ids they were marked under: marks may
+        name people merged away since, and every mark is cleared once its survivor is done."""
         state = SyncState(uow)
         people = set(state.all_people() if rescore_all else state.dirty())
-        self._retrying = set()
-        for intent in state.intents_in(IntentState.FAILED):
-            found = uow.people.find(identity(ref_of(_target(intent))))
-            if found is not None and found not in people:
-                self._retrying.add(found)
+        failed = state.intents_in(IntentState.FAILED)
+        found = uow.people.find_many(identity(ref_of(_target(i))) for i in failed)
+        self._retrying = set(found.values()) - people
         people |= self._retrying
-        self._evaluated = people
-        plans: list[PersonPlan] = []
-        # Marks may name people merged away since; each survivor is evaluated once.
-        survivors = sorted(set(uow.people.resolve_many(people).values()))
-        for offset in range(0, len(survivors), PEOPLE_PER_CHUNK):
-            plans.extend(plan_chunk(uow, state, survivors[offset:offset + PEOPLE_PER_CHUNK], self.ruleset, now))
-        return plans
+        marks: dict[str, list[str]] = {}
+        for marked, survivor in uow.people.resolve_many(people).items():
+            marks.setdefault(survivor, []).append(marked)
+        return marks
 
-    def _apply(self, report: CycleReport, uow_factory: UowFactory, now: datetime) -> None:
-        writes = applying.group_writes(report.plans)
+    def _plan(self, uow_factory: UowFactory, people: Sequence[str], now: datetime) -> list[PersonPlan]:
         with uow_factory() as uow:
-            intents = applying.record_intents(uow, writes, now, report.run_id)
-        results = applying.call_connectors(self.connectors, writes)
-        with uow_factory() as uow:
-            applying.record_outcomes(uow, report.plans, intents, results, writes, now, report.run_id, report.outcome)
-            applying.settle_unplanned(uow, report.plans, now)
-            _record_history(uow, report, self.config.epoch)
-            SyncState(uow).clear_dirty(self._evaluated)
-        report.errors.extend(report.outcome.errors)
+            return plan_chunk(uow, SyncState(uow), people, self.ruleset, now)
 
     def _finish(self, report: CycleReport, before: Mapping[System, object], status: RunStatus | None) -> None:
         self._count_calls(report, before)
         final = status or RunStatus.SUCCEEDED  # per-record failures are outcomes, not a failed run
         counts: dict[str, int] = {
             "pages": report.pull.pages, "records": report.pull.records,
-            "people_changed": len(report.pull.people_changed), "people_evaluated": len(report.plans),
+            "people_changed": len(report.pull.people_changed), "people_evaluated": report.totals.people,
             "activities": report.pull.activities,
             "echoes": report.pull.echoes, "duplicates": report.pull.duplicates,
             "conversions": report.pull.conversions, "merges": report.pull.merges,
-            "transitions": len(report.transitions), "contact_status_changes": len(report.contact_changes),
-            "writes": len(report.writes), "applied": report.outcome.applied, "failed": report.outcome.failed,
+            "transitions": report.totals.transitions, "contact_status_changes": report.totals.contact_changes,
+            "writes": report.totals.writes, "applied": report.outcome.applied, "failed": report.outcome.failed,
             "quarantined": report.outcome.quarantined, "held": report.outcome.held,
             "resolved_pending": report.outcome.resolved_pending,
         }
@@ -278,27 +281,8 @@ def budget_remaining(connector: CrmConnector) -> int | None:
     return max(0, int(daily.allowance) - int(daily.used))
 
 
-def _record_history(uow: UnitOfWork, report: CycleReport, epoch: int) -> None:
-    snapshots = [p.snapshot for p in report.plans if p.snapshot is not None]
-    uow.scores.record(snapshots, run_id=report.run_id)
-    uow.transitions.append(report.transitions, run_id=report.run_id, epoch=epoch)
-    uow.transitions.append_contact_status(report.contact_changes, run_id=report.run_id, epoch=epoch)
-
-
-def _write_calls(writes: Sequence[FieldWrite]) -> dict[str, int]:
-    """The write calls a plan needs: full batches per system and object, plus one per clear-then-set batch."""
-    calls: dict[str, int] = {}
-    by_object: dict[tuple[System, str], set[str]] = {}
-    clears: dict[tuple[System, str], set[str]] = {}
-    for w in writes:
-        by_object.setdefault((w.target.system, w.target.object), set()).add(w.target.record_id)
-        if w.clear_first:
-            clears.setdefault((w.target.system, w.target.object), set()).add(w.target.record_id)
-    for (system, obj), ids in by_object.items():
-        size = WRITE_BATCH[system]
-        extra = math.ceil(len(clears.get((system, obj), ())) / size)
-        calls[system.value] = calls.get(system.value, 0) + math.ceil(len(ids) / size) + extra
-    return calls
+def _chunks(people: Sequence[str]) -> list[Sequence[str]]:
+    return [people[offset:offset + PEOPLE_PER_CHUNK] for offset in range(0, len(people), PEOPLE_PER_CHUNK)]
 
 
 def _from_ledger(stored: StoredWatermark | None) -> Watermark:

@@ -59,6 +59,13 @@ def mappings_dir() -> Path:
 
 @pytest.fixture
 def world(tmp_path: Path, ruleset: RuleSet) -> Iterator[World]:
+    made = make_world(tmp_path, ruleset)
+    yield made
+    made.ledger.close()
+
+
+def make_world(tmp_path: Path, ruleset: RuleSet) -> World:
+    """A fresh world (a SQLite ledger in ``tmp_path``); the caller closes its ledger."""
     ledger = open_ledger(f"sqlite:///{tmp_path / 'ledger.db'}", auto_upgrade=True)
     ensure_tables(ledger)
     clock = Clock()
@@ -69,8 +76,7 @@ def world(tmp_path: Path, ruleset: RuleSet) -> Iterator[World]:
     )
     sf = MemoryConnector(System.SALESFORCE, clock, page_size=3)
     hs = MemoryConnector(System.HUBSPOT, clock, page_size=3)
-    yield World(ledger, ruleset, clock, sf, hs, config)
-    ledger.close()
+    return World(ledger, ruleset, clock, sf, hs, config)
 
 
 def table_counts(ledger: Ledger) -> dict[str, int]:
