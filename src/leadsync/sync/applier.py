@@ -85,12 +85,15 @@ class Applier:
         self._flush(self._ready(final=True))
 
     def _ready(self, *, final: bool) -> list[Target]:
-        """Targets that fill whole batches per (system, object); all of them on the final flush."""
-        groups: dict[tuple[System, str], list[Target]] = {}
+        """Targets that fill whole batches per (system, object); all of them on the final flush. Records
+        cleared before their set (HubSpot's backward stage moves) cost a clear batch and a read-back per
+        apply call, so they gather in full batches of their own too."""
+        groups: dict[tuple[System, str, bool], list[Target]] = {}
         for target in sorted(self._buffer):
-            groups.setdefault((target.system, target.object), []).append(target)
+            clears = any(w.clear_first for w in self._buffer[target])
+            groups.setdefault((target.system, target.object, clears), []).append(target)
         ready: list[Target] = []
-        for (system, _), targets in groups.items():
+        for (system, _, _), targets in groups.items():
             size = WRITE_BATCH[system]
             ready.extend(targets if final else targets[:len(targets) - len(targets) % size])
         return ready
