@@ -82,7 +82,8 @@ ALIASES = {"wall_s": "wall_seconds", "cpu_s": "cpu_seconds"}  # the older benche
 
 
 def table(rows: Sequence[dict[str, Any]]) -> str:
-    columns = ("case", "calls", "calls_ratio", "wall_s", "floor_s", "wall_over_floor", "cpu_s", "peak_rss_mib")
+    columns = ("case", "calls", "calls_ratio", "wall_s", "floor_s", "wall_over_floor", "cpu_s", "peak_rss_mib",
+               "median_s")
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     for row in rows:
         if "error" in row:
