@@ -181,8 +181,9 @@ def sf_collection_updates(env: dict[str, str], lead_ids: list[str]) -> Callable[
         state["offset"] = start + 200 if start + 400 <= len(lead_ids) else 0
         state["flip"] ^= 1
         title = "Manager" if state["flip"] else "Director"
-        records = [{"attributes": {"type": "Lead"}, "id": i, "Title": title} for i in ids]
-        reply = session.patch(url, json={"allOrNone": False, "records": records}, timeout=30)
+        records: list[dict[str, object]] = [{"attributes": {"type": "Lead"}, "id": i, "Title": title} for i in ids]
+        payload: dict[str, Any] = {"allOrNone": False, "records": records}
+        reply = session.patch(url, json=payload, timeout=30)
         reply.raise_for_status()
         return len(reply.json())
 
