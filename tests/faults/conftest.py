@@ -14,11 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.ledger.conftest import pg_admin_url, pg_url  # noqa: F401 - fixtures
+pytest.register_assert_rewrite("tests.faults.harness")
 
-from .harness import Outcome, ReferenceRun, reference_outcome
+from tests.integration.ledger.conftest import pg_admin_url, pg_url  # noqa: E402, F401 - fixtures
 
-CI_SEEDS = 3
+from .harness import Outcome, ReferenceRun, reference_outcome  # noqa: E402 - after the rewrite hook
+
+CI_SEEDS = 2
 SOAK_SEEDS = 25
 
 
@@ -57,12 +59,9 @@ def soak(request: pytest.FixtureRequest) -> bool:
     return soak_enabled(request.config)
 
 
-# The faulty runs' databases. PostgreSQL is held out until the ledger's pending-intent insert works on a
-# connection that has prepared it (see /tmp/failing_faults/README.md: the ~11th outbox.add on one
-# PostgreSQL connection fails); add it back with ``pytest.param("postgresql", marks=pytest.mark.postgres)``.
-FAULTY_DATABASES: list[object] = ["sqlite"]
-if os.environ.get("LEADSYNC_TEST_FAULTS_PG") == "1":
-    FAULTY_DATABASES.append(pytest.param("postgresql", marks=pytest.mark.postgres))
+# The faulty runs' databases: every scenario runs on a SQLite file and on a fresh PostgreSQL database
+# (skipped without LEADSYNC_TEST_PG_URL, a failure when LEADSYNC_REQUIRE_PG is set, as in CI).
+FAULTY_DATABASES: list[object] = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 
 
 @pytest.fixture(params=FAULTY_DATABASES)

@@ -12,7 +12,7 @@ import pytest
 
 from leadsync.ledger import Identity, IdentityKind
 
-from .harness import Outcome, Rig, assert_transitions_legal, rig
+from .harness import Outcome, Rig, assert_same_crm, assert_transitions_legal, rig
 
 NEW = 6
 
@@ -47,8 +47,8 @@ def arrived(target: Rig, kind: IdentityKind, ids: list[str]) -> dict[str, str | 
     return out
 
 
-def crm_state(outcome: Outcome, sf_ids: list[str], hs_ids: list[str]) -> tuple[object, object]:
-    return ([outcome.salesforce[("Lead", i)] for i in sf_ids], [outcome.hubspot[i] for i in hs_ids])
+def crm_state(outcome: Outcome, sf_ids: list[str], hs_ids: list[str]) -> dict[str, dict[str, object]]:
+    return {**{i: outcome.salesforce[("Lead", i)] for i in sf_ids}, **{i: outcome.hubspot[i] for i in hs_ids}}
 
 
 Scenario = Callable[[Rig, bool], tuple[list[str], list[str]]]
@@ -89,4 +89,6 @@ def test_records_visible_late_are_not_missed(scenario: Scenario, tmp_path: Path,
             assert None not in statuses.values(), statuses
             results.append((statuses, crm_state(target.outcome(), sf_ids, hs_ids)))
             assert_transitions_legal(target)
-    assert results[1] == results[0]
+    (on_time_statuses, on_time_crm), (late_statuses, late_crm) = results
+    assert late_statuses == on_time_statuses
+    assert_same_crm(late_crm, on_time_crm)

@@ -10,7 +10,14 @@ from pathlib import Path
 
 from leadsync.domain.model import System
 
-from .harness import Outcome, ReferenceRun, assert_not_written_twice, assert_transitions_legal, rig
+from .harness import (
+    Outcome,
+    ReferenceRun,
+    assert_not_written_twice,
+    assert_same_crm,
+    assert_transitions_legal,
+    rig,
+)
 
 PERSONS = 12
 
@@ -19,9 +26,11 @@ def written_in(reference: Outcome, system: str, obj: str) -> list[str]:
     return sorted(r for (s, o, r) in reference.applied_per_target if s == system and o == obj)
 
 
-def without(outcome: Outcome, sf_ids: set[str], hs_ids: set[str]) -> tuple[object, object]:
-    return ({k: v for k, v in outcome.salesforce.items() if k[1] not in sf_ids},
-            {k: v for k, v in outcome.hubspot.items() if k not in hs_ids})
+def assert_same_except(outcome: Outcome, expected: Outcome, sf_ids: set[str], hs_ids: set[str]) -> None:
+    assert_same_crm({k: v for k, v in outcome.salesforce.items() if k[1] not in sf_ids},
+                    {k: v for k, v in expected.salesforce.items() if k[1] not in sf_ids})
+    assert_same_crm({k: v for k, v in outcome.hubspot.items() if k not in hs_ids},
+                    {k: v for k, v in expected.hubspot.items() if k not in hs_ids})
 
 
 def test_transient_failures_are_retried_and_permanent_ones_quarantined_with_their_reason(
@@ -49,7 +58,7 @@ def test_transient_failures_are_retried_and_permanent_ones_quarantined_with_thei
         assert sf_quarantined is not None and "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST" in sf_quarantined.reason
         assert hs_quarantined is not None and "INVALID_OPTION" in hs_quarantined.reason
         outcome = target.outcome()
-        assert without(outcome, {sf_bad}, {hs_bad}) == without(expected, {sf_bad}, {hs_bad})
+        assert_same_except(outcome, expected, {sf_bad}, {hs_bad})
         assert outcome.open_intents == {"pending": 0, "failed": 0}
         written = {t for t in expected.applied_per_target if t[2] not in (sf_bad, hs_bad)}
         assert {t for t in written if outcome.applied_per_target.get(t, 0) == 0} == set()
@@ -74,7 +83,7 @@ def test_per_record_lock_errors_in_a_batch_are_retried_to_the_undisturbed_end_st
         assert first.outcome.failed + first.outcome.applied >= 3  # each lock answered, retried or deferred
 
         outcome = target.outcome()
-        assert outcome.salesforce == expected.salesforce and outcome.hubspot == expected.hubspot
+        assert_same_except(outcome, expected, set(), set())
         assert outcome.statuses == expected.statuses and outcome.transitions == expected.transitions
         assert outcome.open_intents == {"pending": 0, "failed": 0}
         with target.ledger.reading() as uow:
