@@ -50,7 +50,9 @@ class OutboxRepository:
         }
         stmt = insert(self._conn, write_intents).values(values).on_conflict_do_nothing(
             index_elements=["target", "object", "record_id", "payload_hash"],
-            index_where=write_intents.c.state == IntentState.PENDING.value,
+            # Literal, not bound: once psycopg prepares the statement, PostgreSQL cannot match a
+            # parameterised predicate to the partial index and ON CONFLICT finds no arbiter.
+            index_where=sa.text(f"state = '{IntentState.PENDING.value}'"),
         )
         self._conn.execute(stmt)
         query = sa.select(write_intents).where(

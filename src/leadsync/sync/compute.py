@@ -164,7 +164,14 @@ def person_state(chunk: ChunkState, person_id: str, ruleset: RuleSet) -> tuple[P
     activities = [a for pid in family for a in chunk.activities.get(pid, ())]
     history = sorted((t for pid in family for t in chunk.history.get(pid, ())), key=lambda t: t.at)
     contact = sorted((c for pid in family for c in chunk.contact.get(pid, ())), key=lambda c: c.at)
-    last = history[-1] if history else None
+    # A merge brings the merged-away people's activities and facts, not their status: the survivor's own
+    # latest transition is its status (else a newer one of a merged-away person would become the "from" of
+    # the survivor's next transition and break its chain). Only a survivor with no history of its own
+    # takes the family's latest.
+    own_history = sorted(chunk.history.get(person_id, ()), key=lambda t: t.at)
+    own_contact = sorted(chunk.contact.get(person_id, ()), key=lambda c: c.at)
+    last = own_history[-1] if own_history else (history[-1] if history else None)
+    contact = own_contact or contact
     changed = [r.facts_changed_at for r in records] + [d[3] for d in deals]
     state_ = PersonState(
         person=build_person(person_id, records), activities=activities, crm=merge_facts(records, deals),
