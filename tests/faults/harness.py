@@ -57,7 +57,7 @@ def settings_for_tests() -> Settings:
 
 
 def engine_config(*, epoch: int = NO_LEADER_EPOCH) -> EngineConfig:
-    return EngineConfig.from_settings(settings_for_tests(), epoch=epoch)
+    return EngineConfig.from_settings(settings_for_tests(), epoch=epoch, keep_plans=True)
 
 
 @dataclass

@@ -27,14 +27,14 @@ def budget_remaining(connector: CrmConnector) -> int | None:
 
 
 def outcome_of(report: CycleReport, connectors: list[CheckpointedConnector]) -> JobOutcome:
-    written: dict[str, set[object]] = {}
-    for write in report.writes:  # records the cycle sent writes to (per-record failures are in errors)
-        written.setdefault(write.target.system.value, set()).add(write.target)
+    # The daemon's cycles are streamed (no plans kept): everything comes from the totals.
+    totals = report.totals
     outcome = JobOutcome(
-        counts={"records": report.pull.records, "transitions": len(report.transitions), "writes": len(report.writes)},
+        counts={"records": report.pull.records, "transitions": totals.transitions, "writes": totals.writes},
         api_calls={system: c["reads"] + c["writes"] for system, c in report.api_calls.items()},
         pulled={c.system.value: c.pulled for c in connectors},
-        written={system: len(targets) for system, targets in written.items()},
+        # records the cycle sent writes to (per-record failures are in errors)
+        written=totals.records_written(),
         quarantined=report.outcome.quarantined,
         errors=list(report.errors),
     )

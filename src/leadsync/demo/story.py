@@ -40,7 +40,7 @@ class Story:
 
     def cycle(self, title: str, acted: list[str], *, breached_now: int = 0) -> CycleSummary:
         app = self.world.app
-        config = EngineConfig.from_settings(app.settings)
+        config = EngineConfig.from_settings(app.settings, keep_plans=True)
         report = SyncEngine(app.ledger, app.ruleset, app.connectors, config, app.clock).run_once()
         if self.story_people:  # SLA clocks follow the story's people's moves
             sweep_people(app.ledger, app.ruleset, self.story_people, app.clock(), epoch=NO_LEADER_EPOCH)

@@ -58,13 +58,15 @@ class EngineConfig:
     max_change_share: float = 0.10
     max_change_min: int = 10
     epoch: int = NO_LEADER_EPOCH
-    # Keep every person's plan in the report (``report.plans``, ``.writes``, ``.transitions``). Off, the
-    # cycle is streamed: memory stays flat however many people there are, the report carries ``totals``
-    # only, and each chunk is planned twice (once for the guard, once to apply). A dry run always keeps them.
-    keep_plans: bool = True
+    # Keep every person's plan in the report (``report.plans``, ``.writes``, ``.transitions``). Off (the
+    # default), the cycle is streamed: memory stays flat however many people there are, the report carries
+    # ``totals`` only, and each chunk is planned twice (once for the guard, once to apply). A dry run always
+    # keeps them, since printing them is its purpose.
+    keep_plans: bool = False
 
     @classmethod
-    def from_settings(cls, settings: Settings, *, epoch: int = NO_LEADER_EPOCH) -> EngineConfig:
+    def from_settings(cls, settings: Settings, *, epoch: int = NO_LEADER_EPOCH,
+                      keep_plans: bool = False) -> EngineConfig:
         hs_lag = timedelta(seconds=settings.hubspot.lag_margin_seconds)
         return cls(
             overlap={System.SALESFORCE: timedelta(seconds=settings.salesforce.overlap_seconds),
@@ -72,7 +74,7 @@ class EngineConfig:
             # Salesforce's late commits are caught by the overlap re-read; HubSpot's search index lags.
             lag_margin={System.SALESFORCE: timedelta(0), System.HUBSPOT: hs_lag},
             max_change_share=settings.daemon.max_change_share, max_change_min=settings.daemon.max_change_min,
-            epoch=epoch,
+            epoch=epoch, keep_plans=keep_plans,
         )
 
 

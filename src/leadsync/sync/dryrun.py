@@ -8,7 +8,6 @@ counts per field and per status, and the API calls the cycle spent (reads) or wo
 from __future__ import annotations
 
 import json
-from collections import Counter
 from typing import Any
 
 from leadsync.domain.planner import Scalar
@@ -37,7 +36,9 @@ def as_dict(report: CycleReport) -> dict[str, Any]:
                    "activities": pull.activities, "echoes_ignored": pull.echoes, "new_people": pull.new_people,
                    "duplicates_flagged": pull.duplicates, "conversions": pull.conversions, "merges": pull.merges,
                    "deleted": pull.deleted},
-        "people_evaluated": len(report.plans),
+        "people_evaluated": report.totals.people,
+        # A real cycle streams its plans (memory stays flat), so only a dry run lists them record by record.
+        "listed": bool(report.plans) or report.dry_run,
         "transitions": [
             {"person": t.person_id, "from": t.from_status, "to": t.to_status, "move": t.move.value, "rule": t.rule,
              "reason": t.reason, "cause": t.cause.kind.value}
@@ -48,12 +49,12 @@ def as_dict(report: CycleReport) -> dict[str, Any]:
             for c in report.contact_changes
         ],
         "writes": by_record,
+        # Counts come from the totals, so they are whole even when the cycle streamed its plans.
         "counts": {
-            "writes_per_field": dict(sorted(Counter(f"{w.target.system.value}.{w.field}"
-                                                    for w in report.writes).items())),
-            "transitions_per_status": dict(sorted(Counter(t.to_status for t in report.transitions).items())),
-            "contact_status_per_status": dict(sorted(Counter(c.to_status for c in report.contact_changes).items())),
-            "fields_left_alone": dict(sorted(sum((p.skipped for p in report.plans), Counter[str]()).items())),
+            "writes_per_field": dict(sorted(report.totals.writes_per_field.items())),
+            "transitions_per_status": dict(sorted(report.totals.transitions_per_status.items())),
+            "contact_status_per_status": dict(sorted(report.totals.contact_per_status.items())),
+            "fields_left_alone": dict(sorted(report.totals.skipped.items())),
         },
         "outcome": {"applied": report.outcome.applied, "failed_transient": report.outcome.failed,
                     "quarantined": report.outcome.quarantined, "held_in_quarantine": report.outcome.held,
@@ -81,11 +82,11 @@ def render_text(report: CycleReport) -> str:
         f"changed, {pulled['activities']} activities, {pulled['echoes_ignored']} echoes of our writes ignored",
         f"  identity: {pulled['new_people']} new people, {pulled['duplicates_flagged']} duplicates flagged, "
         f"{pulled['conversions']} conversions, {pulled['merges']} merges",
-        f"  evaluated: {data['people_evaluated']} people, {len(data['transitions'])} transitions, "
-        f"{len(data['contact_status_changes'])} contact-status changes",
+        f"  evaluated: {data['people_evaluated']} people, {report.totals.transitions} transitions, "
+        f"{report.totals.contact_changes} contact-status changes",
     ]
     for system, calls in sorted(report.api_calls.items()):
-        writes = sum(1 for w in report.writes if w.target.system.value == system)
+        writes = sum(n for key, n in report.totals.writes_per_field.items() if key.startswith(f"{system}."))
         planned = report.would_write_calls.get(system, 0)
         spent = f"{calls['reads']} read calls, " + (
             f"{planned} write calls needed" if report.dry_run else f"{calls['writes']} write calls")

@@ -28,6 +28,9 @@ class PlanTotals:
     held: int = 0
     changed_people: int = 0  # what the mass-change guard weighs
     skipped: Counter[str] = field(default_factory=Counter)
+    writes_per_field: Counter[str] = field(default_factory=Counter)  # "system.field" -> writes
+    transitions_per_status: Counter[str] = field(default_factory=Counter)
+    contact_per_status: Counter[str] = field(default_factory=Counter)
     targets: dict[tuple[System, str], set[str]] = field(default_factory=dict)  # record ids written, per object
     cleared: dict[tuple[System, str], set[str]] = field(default_factory=dict)  # ... and those cleared first
 
@@ -36,7 +39,12 @@ class PlanTotals:
             self.people += 1
             self.writes += len(plan.writes)
             self.transitions += len(plan.transitions)
-            self.contact_changes += plan.evaluation.contact_change is not None
+            change = plan.evaluation.contact_change
+            if change is not None:
+                self.contact_changes += 1
+                self.contact_per_status[change.to_status] += 1
+            self.transitions_per_status.update(t.to_status for t in plan.transitions)
+            self.writes_per_field.update(f"{w.target.system.value}.{w.field}" for w in plan.writes)
             self.held += len(plan.held)
             self.skipped.update(plan.skipped)
             # People met for the first time are created, not changed: a first full sync is not a mass
@@ -51,6 +59,13 @@ class PlanTotals:
             self.targets.setdefault(key, set()).add(w.target.record_id)
             if w.clear_first:
                 self.cleared.setdefault(key, set()).add(w.target.record_id)
+
+    def records_written(self) -> dict[str, int]:
+        """Records the plans write to, per system."""
+        out: dict[str, int] = {}
+        for (system, _obj), ids in self.targets.items():
+            out[system.value] = out.get(system.value, 0) + len(ids)
+        return out
 
     def write_calls(self) -> dict[str, int]:
         """The write calls the plans need: full batches per system and object, plus one per clear-then-set

@@ -29,7 +29,7 @@ def world(pg_url: str) -> Iterator[World]:  # noqa: F811 - pg_url is the importe
     clock = Clock()
     config = EngineConfig(overlap={System.SALESFORCE: timedelta(minutes=1), System.HUBSPOT: timedelta(minutes=1)},
                           lag_margin={System.SALESFORCE: timedelta(0), System.HUBSPOT: timedelta(seconds=5)},
-                          max_change_share=1.0, max_change_min=1000)
+                          max_change_share=1.0, max_change_min=1000, keep_plans=True)
     sf = MemoryConnector(System.SALESFORCE, clock, page_size=3)
     hs = MemoryConnector(System.HUBSPOT, clock, page_size=3)
     yield World(ledger, load_ruleset(MAPPINGS), clock, sf, hs, config)

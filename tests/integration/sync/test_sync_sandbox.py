@@ -40,7 +40,7 @@ class Rig:
         that second out first (``settle``)."""
         self.offset += minutes_later * 60
         self.sandbox.clock.set_offset(self.offset)
-        config = EngineConfig.from_settings(Settings())
+        config = EngineConfig.from_settings(Settings(), keep_plans=True)
         engine = SyncEngine(self.ledger, self.ruleset, self.connectors, config, self.sandbox.clock.now)
         return engine.run_once(dry_run=dry_run)
 

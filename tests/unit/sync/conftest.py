@@ -72,7 +72,7 @@ def make_world(tmp_path: Path, ruleset: RuleSet) -> World:
     config = EngineConfig(
         overlap={System.SALESFORCE: timedelta(minutes=1), System.HUBSPOT: timedelta(minutes=1)},
         lag_margin={System.SALESFORCE: timedelta(0), System.HUBSPOT: timedelta(seconds=5)},
-        max_change_share=1.0, max_change_min=1000,
+        max_change_share=1.0, max_change_min=1000, keep_plans=True,
     )
     sf = MemoryConnector(System.SALESFORCE, clock, page_size=3)
     hs = MemoryConnector(System.HUBSPOT, clock, page_size=3)

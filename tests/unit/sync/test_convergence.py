@@ -41,7 +41,7 @@ class SyncMachine(RuleBasedStateMachine):
         self.config = EngineConfig(overlap={System.SALESFORCE: timedelta(seconds=20), System.HUBSPOT:
                                             timedelta(seconds=20)},
                                    lag_margin={System.SALESFORCE: timedelta(0), System.HUBSPOT: timedelta(0)},
-                                   max_change_share=1.0, max_change_min=1000)
+                                   max_change_share=1.0, max_change_min=1000, keep_plans=True)
         self.leads: set[int] = set()
         self.contacts: set[int] = set()
         self.activity_count = 0
