@@ -103,7 +103,8 @@ def test_dry_run_then_sync_then_idle(served: Served, workdir: Path) -> None:
     assert first["outcome"]["applied"] == len(plan["writes"]) > 0
     assert first["counts"] == plan["counts"]
     assert rows(workdir, "persons") > 0
-    assert rows(workdir, "transitions") == len(plan["transitions"]) == sum(first["counts"]["transitions_per_status"].values())
+    arrived = sum(first["counts"]["transitions_per_status"].values())
+    assert rows(workdir, "transitions") == len(plan["transitions"]) == arrived
 
     for _ in range(2):  # our writes come back (HubSpot's search index shows them a moment later)
         time.sleep(1.1)
