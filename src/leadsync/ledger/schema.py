@@ -181,7 +181,14 @@ write_intents = sa.Table(
     sa.Column("run_id", sa.String(64), nullable=True),
     sa.Column("created_at", UtcDateTime(), nullable=False),
     sa.Column("updated_at", UtcDateTime(), nullable=False),
+    # Who created the intent (revision 0003): "sync" (the cycle, right before its call), "sla" (the sweep,
+    # clock reconciliation) or "routing" (owner writes); the last two are queued for the next cycle.
+    sa.Column("origin", sa.String(16), nullable=False, server_default="sync"),
+    # When the intent went to a connector: pending and dispatched is a crashed call's leftover (read back),
+    # pending and not dispatched is queued (sent by the next cycle).
+    sa.Column("dispatched_at", UtcDateTime(), nullable=True),
     sa.Index("ix_write_intents_state_id", "state", "id"),
+    sa.Index("ix_write_intents_origin_state_id", "origin", "state", "id"),
     # One open (pending) intent per identical payload: re-planning the same write is a no-op.
     sa.Index(
         "uq_write_intents_pending_payload",
@@ -319,6 +326,43 @@ sync_duplicates = sa.Table(
     sa.Column("other_person_id", sa.String(64), primary_key=True),
     sa.Column("email", sa.String(320), nullable=True),
     sa.Column("detected_at", UtcDateTime(), nullable=False),
+)
+
+# ----- routing (revision 0003) -----------------------------------------------------------------------
+# Every routing decision: who got the lead (per-system owner ids), or why it waits, and the hand-off.
+assignments = sa.Table(
+    "assignments",
+    metadata,
+    sa.Column("id", RowId, primary_key=True, autoincrement=True),
+    sa.Column("person_id", sa.String(64), sa.ForeignKey("persons.id"), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),  # assigned | waiting | returned
+    sa.Column("queue", sa.String(128), nullable=False),
+    sa.Column("owner_email", sa.String(320), nullable=True),
+    sa.Column("salesforce_owner_id", sa.String(128), nullable=True),
+    sa.Column("hubspot_owner_id", sa.String(128), nullable=True),
+    sa.Column("rule", sa.String(128), nullable=False),
+    sa.Column("reason", sa.Text(), nullable=False),
+    sa.Column("credits", Json, nullable=False),  # the queue's round-robin credits after this pick
+    sa.Column("at", UtcDateTime(), nullable=False),
+    sa.Column("run_id", sa.String(64), nullable=True),
+    sa.Column("epoch", sa.BigInteger(), nullable=False),
+    sa.Column("handoff", sa.String(16), nullable=False),  # pending | sent | none
+    sa.Column("handoff_at", UtcDateTime(), nullable=True),
+    sa.Index("ix_assignments_person_id_id", "person_id", "id"),
+    sa.Index("ix_assignments_queue_id", "queue", "id"),
+    sa.Index("ix_assignments_handoff", "handoff"),
+)
+
+# The CRM users, queues and owners as last pulled: routing maps a rep's email to each system's owner id.
+crm_owners = sa.Table(
+    "crm_owners",
+    metadata,
+    sa.Column("system", sa.String(16), primary_key=True),
+    sa.Column("owner_id", sa.String(128), primary_key=True),
+    sa.Column("email", sa.String(320), nullable=True, index=True),
+    sa.Column("active", sa.Boolean(), nullable=False),
+    sa.Column("is_queue", sa.Boolean(), nullable=False),
+    sa.Column("updated_at", UtcDateTime(), nullable=False),
 )
 
 SYNC_TABLES = ("sync_records", "sync_opportunity_links", "sync_dirty", "sync_duplicates")
