@@ -2,8 +2,11 @@
 
 Streams (pulled in this order):
 
-* ``owners``: every owner, active and archived (two listings of up to 500 each; portals have few).
-  Owners carry no usable change stamp, so each pull yields them all.
+* ``owners``: every active owner (listings of up to 500; portals have few), plus the archived listing
+  the first time in a process and whenever an owner the previous listing held as active is missing from
+  it (that is how a rep who left shows up as inactive; routing skips inactive owners). Owners carry no
+  usable change stamp, so each pull yields them all. The first active page is usually already in memory:
+  :meth:`server_time` fetched it for its ``Date`` header (see below).
 * ``contacts``: search on the ``(lastmodifieddate, hs_object_id)`` keyset (see :mod:`.hubspot_search`).
 * ``contacts_archived``: the ``archived=true`` listing. Archiving does not bump ``lastmodifieddate``,
   so search never sees it; the listing has no filter, so every pull re-lists all archived contacts
@@ -20,7 +23,10 @@ Streams (pulled in this order):
 
 Every API call goes through :class:`HubSpotConnection` (retries, pacing, budgets) with ``kind="search"``
 for search calls. ``server_time`` comes from the ``Date`` header of the last response, advanced by the
-monotonic time since; windows are the caller's (``domain.watermark.window`` with :attr:`lag_margin`).
+monotonic time since; windows are the caller's (``domain.watermark.window`` with :attr:`lag_margin`). When
+no response has been seen yet (a fresh process asks before its first pull), it fetches the first page of
+active owners, which the ``owners`` stream then serves from memory instead of asking again: a cycle pays
+no extra call for its clock.
 """
 
 from __future__ import annotations
@@ -44,7 +50,14 @@ from leadsync.connectors import hubspot_convert as convert
 from leadsync.connectors.errors import ConnectorError, PermanentError, TransientError
 from leadsync.connectors.hubspot_client import HubSpotConnection
 from leadsync.connectors.hubspot_search import Hit, KeysetSearch, SearchAnswer
-from leadsync.connectors.port import CallCounts, Page, PreflightProblem, PulledRecord, WriteResult
+from leadsync.connectors.port import (
+    CallCounts,
+    OwnerRecord,
+    Page,
+    PreflightProblem,
+    PulledRecord,
+    WriteResult,
+)
 from leadsync.connectors.ratelimit import DEFAULT_KIND, SEARCH_KIND, CallCounters
 from leadsync.domain.contact_status import ContactStatusRules
 from leadsync.domain.fields import FieldMappings, possible_values
@@ -64,6 +77,9 @@ LIST_MAX = 100
 OWNERS_MAX = 500
 EVENTS_MAX = 1_000
 ONE_MS = timedelta(milliseconds=1)
+# The owners page server_time() fetched is served to the owners stream if that pull comes within this many
+# seconds (the engine asks for server time right before pulling); an older page is fetched again.
+PREFETCH_MAX_AGE = 300.0
 NO_ASSOCIATIONS = "crm.associations.NO_ASSOCIATIONS_FOUND"
 Check = tuple[str, str, str, frozenset[str] | None, bool]  # where, object, property, values, must be writable
 
@@ -82,6 +98,8 @@ class HubSpotConnector:
         self._counts = CallCounts()
         self._last_date: tuple[datetime, float] | None = None
         self._dispositions: dict[str, str] | None = None
+        self._prefetched_owners: tuple[dict[str, Any], float] | None = None  # first active page, when fetched
+        self._active_owners: frozenset[str] | None = None  # the last active listing (None: not listed yet)
         self.skipped_events: dict[str, int] = {}
 
     @classmethod
@@ -142,10 +160,11 @@ class HubSpotConnector:
         return STREAMS
 
     def server_time(self) -> datetime:
-        """The server's clock: the last response's ``Date`` plus the monotonic time since (one cheap owners
-        call when nothing has been asked yet). Never the local wall clock."""
+        """The server's clock: the last response's ``Date`` plus the monotonic time since. When nothing has
+        been asked yet, the first page of active owners is fetched and kept for the ``owners`` stream, so
+        the call is not an extra one. Never the local wall clock."""
         if self._last_date is None:
-            self._call("owners.list", lambda hs: hs.crm.owners.owners_api.get_page_with_http_info, limit=1)
+            self._prefetched_owners = (self._owners_page(None, archived=False), self._monotonic())
         if self._last_date is None:
             raise TransientError("the server sent no Date header", system="hubspot")
         stamp, at = self._last_date
@@ -225,18 +244,33 @@ class HubSpotConnector:
                 return
 
     def _pull_owners(self) -> Iterator[Page]:
-        for archived in (False, True):
-            after: str | None = None
-            while True:
-                data = self._call("owners.list", lambda hs: hs.crm.owners.owners_api.get_page_with_http_info,
-                                  limit=OWNERS_MAX, after=after, archived=archived)
-                owners = [convert.owner_record(str(o["id"]), o.get("email"), bool(o.get("archived")),
-                                               o.get("updatedAt")) for o in data.get("results") or ()]
-                if owners:
-                    yield Page("owners", owners, [(o.modstamp, o.owner_id) for o in owners if o.modstamp is not None])
-                after = _next_after(data)
-                if after is None:
-                    break
+        active: set[str] = set()
+        for page in self._owner_pages(archived=False):
+            active.update(o.owner_id for o in page.records if isinstance(o, OwnerRecord))
+            yield page
+        previous, self._active_owners = self._active_owners, frozenset(active)
+        if previous is None or not previous <= active:  # first listing, or someone left the active list
+            yield from self._owner_pages(archived=True)
+
+    def _owner_pages(self, *, archived: bool) -> Iterator[Page]:
+        after: str | None = None
+        while True:
+            data = self._owners_page(after, archived=archived)
+            owners = [convert.owner_record(str(o["id"]), o.get("email"), bool(o.get("archived")),
+                                           o.get("updatedAt")) for o in data.get("results") or ()]
+            if owners:
+                yield Page("owners", owners, [(o.modstamp, o.owner_id) for o in owners if o.modstamp is not None])
+            after = _next_after(data)
+            if after is None:
+                return
+
+    def _owners_page(self, after: str | None, *, archived: bool) -> dict[str, Any]:
+        """One owners listing page; the first active page comes from :meth:`server_time`'s fetch when recent."""
+        kept, self._prefetched_owners = self._prefetched_owners, None
+        if kept is not None and after is None and not archived and self._monotonic() - kept[1] <= PREFETCH_MAX_AGE:
+            return kept[0]
+        return self._call("owners.list", lambda hs: hs.crm.owners.owners_api.get_page_with_http_info,
+                          limit=OWNERS_MAX, after=after, archived=archived)
 
     def _pull_engagements(self, kind: str, mark: Watermark, window: Window) -> Iterator[Page]:
         """Search pages are held until 1,000 engagements (or the end) so one associations call serves five."""

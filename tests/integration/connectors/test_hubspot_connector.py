@@ -309,6 +309,57 @@ def test_owners_active_and_archived(make: Make, sandbox: Sandbox) -> None:
     assert all(o.email for o in owners)
 
 
+def owner_ids(pages: list[Page]) -> dict[str, bool]:
+    return {r.owner_id: r.active for page in pages for r in page.records if isinstance(r, OwnerRecord)}
+
+
+def test_server_time_costs_no_call_of_its_own_and_archived_owners_are_listed_only_when_someone_left(
+        make: Make, sandbox: Sandbox) -> None:
+    connector = make()
+    before = hits(sandbox)
+    end = connector.server_time()  # a fresh process: the first active owners page, kept for the stream
+    assert delta(before, hits(sandbox)) == {"owners.list": 1}
+    first = list(connector.pull("owners", Watermark(), Window(None, end)))
+    # The active page came from memory; the archived listing runs the first time in a process.
+    assert delta(before, hits(sandbox)) == {"owners.list": 2}
+    with sandbox.hs.lock:
+        expected = {oid: not o.get("archived") for oid, o in sandbox.hs.owners.items()}
+    assert owner_ids(first) == expected
+
+    again = list(connector.pull("owners", Watermark(), Window(None, connector.server_time())))
+    assert delta(before, hits(sandbox)) == {"owners.list": 3}  # nobody left: the active listing only
+    assert owner_ids(again) == {oid: True for oid, active in expected.items() if active}
+
+    leaving = sorted(oid for oid, active in expected.items() if active)[0]
+    with sandbox.hs.lock:
+        sandbox.hs.owners[leaving]["archived"] = True
+    try:
+        later = list(connector.pull("owners", Watermark(), Window(None, connector.server_time())))
+        assert delta(before, hits(sandbox)) == {"owners.list": 5}  # an active owner vanished: archived too
+        assert owner_ids(later)[leaving] is False
+        list(connector.pull("owners", Watermark(), Window(None, connector.server_time())))
+        assert delta(before, hits(sandbox)) == {"owners.list": 6}  # already known as gone
+    finally:
+        with sandbox.hs.lock:
+            sandbox.hs.owners[leaving]["archived"] = False
+    assert connector.calls().by_endpoint == {"owners.list": 6}
+
+
+def test_a_stale_server_time_page_is_not_served_to_the_owners_stream(
+        sandbox: Sandbox, rules: RuleSet, limiter: HubSpotLimiter) -> None:
+    now = [1000.0]
+    connection = HubSpotConnection(access_token=sandbox.hs_token, host=sandbox.hs_url, ca_bundle=sandbox.ca_path,
+                                   limiter=limiter)
+    connector = HubSpotConnector(connection, rules.fields, lag_margin_seconds=0, monotonic=lambda: now[0])
+    try:
+        end = connector.server_time()
+        now[0] += 301.0  # the owners pull comes five minutes later: listed afresh
+        list(connector.pull("owners", Watermark(), Window(None, end)))
+        assert connector.calls().by_endpoint == {"owners.list": 3}
+    finally:
+        connector.close()
+
+
 # ----- writes ------------------------------------------------------------------------------------------
 
 
@@ -450,7 +501,7 @@ def test_from_settings_and_server_time_follows_the_servers_clock_not_ours(
         assert list(connector.streams()) == list(STREAMS)
         sandbox.clock.set_offset(7200)
         try:
-            skewed = connector.server_time()  # no response seen yet: one cheap owners call
+            skewed = connector.server_time()  # no response seen yet: the first owners page, kept
             assert connector.calls().by_endpoint == {"owners.list": 1}
             assert counters.get("hubspot", "calls") == 1
             local = datetime.now(UTC)
