@@ -108,6 +108,9 @@ class DaemonSettings(_Section):
     # Mass-change guard: a plan touching more than this share of people (and more than min) stops.
     max_change_share: float = Field(default=0.10, gt=0, le=1)
     max_change_min: int = Field(default=10, ge=0)
+    # Nightly reconciliation repairs the drift it finds (ingests missing records, marks orphans deleted);
+    # false: it only reports it.
+    reconcile_repair: bool = True
 
 
 class SandboxSettings(_Section):

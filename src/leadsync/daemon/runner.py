@@ -21,6 +21,16 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+class JobFailed(Exception):
+    """A job that did part of its work and could not do the rest (say, one CRM's listing failed while the
+    other's was repaired): the run is recorded as failed *with* what it did. Its errors say why."""
+
+    def __init__(self, reason: str, outcome: JobOutcome) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.outcome = outcome
+
+
 class JobRunner:
     """Runs jobs for the scheduler (one at a time per job: the scheduler's ``max_instances=1``)."""
 
@@ -103,6 +113,9 @@ class JobRunner:
         except StaleEpoch as exc:
             self.leadership.relinquish(str(exc))
             return RunStatus.ABORTED, JobOutcome(errors=[str(exc)])
+        except JobFailed as failed:
+            log.error("job failed", reason=failed.reason)
+            return RunStatus.FAILED, failed.outcome
         except Exception as exc:
             log.exception("job failed")
             return RunStatus.FAILED, JobOutcome(errors=[redact_text(f"{type(exc).__name__}: {exc}")])
