@@ -110,23 +110,23 @@ def run_cycle(ledger_url: str, mode: str) -> dict[str, Any]:
     wall, cpu = time.perf_counter(), time.process_time()
     report = engine.run_once()
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-    written: dict[str, dict[str, set[str]]] = {}
-    cleared: dict[str, set[str]] = {}
-    for write in report.writes:
-        system = write.target.system.value
-        written.setdefault(system, {}).setdefault(write.target.object, set()).add(write.target.record_id)
-        if write.clear_first:
-            cleared.setdefault(system, set()).add(write.target.record_id)
+    # A streamed cycle keeps no plans: the records written (and cleared first) come from its totals.
+    totals = report.totals
+    written: dict[str, dict[str, int]] = {}
+    cleared: dict[str, int] = {}
+    for (system, obj), ids in totals.targets.items():
+        written.setdefault(system.value, {})[obj] = len(ids)
+    for (system, _obj), ids in totals.cleared.items():
+        cleared[system.value] = cleared.get(system.value, 0) + len(ids)
     result = {
         "status": report.status, "errors": report.errors[:5],
         "api_calls": report.api_calls,
         "by_endpoint": {c.system.value: c.calls().by_endpoint for c in connectors},
         "counters": counters.snapshot(),
-        "written": {s: {o: len(ids) for o, ids in objs.items()} for s, objs in written.items()},
-        "cleared": {s: len(ids) for s, ids in cleared.items()},
+        "written": written, "cleared": cleared,
         "pull": {"pages": report.pull.pages, "records": report.pull.records, "echoes": report.pull.echoes,
                  "people_changed": len(report.pull.people_changed), "activities": report.pull.activities},
-        "plans": len(report.plans), "writes": len(report.writes), "transitions": len(report.transitions),
+        "plans": totals.people, "writes": totals.writes, "transitions": totals.transitions,
         "applied": report.outcome.applied, "failed": report.outcome.failed,
         "wall_s": wall, "cpu_s": cpu, "base_rss_mib": base_rss, "peak_rss_mib": rss_mib(),
     }
