@@ -55,6 +55,7 @@ from leadsync.sync.cycle import EngineConfig, SyncEngine
 ROOT = Path(__file__).resolve().parents[1]
 UNLIMITED = 1_000_000_000
 MODES = ("unthrottled", "throttled")
+KINDS = ("full", "echo", "incremental", "idle")
 
 
 def settings_for(ledger_url: str, mode: str) -> Settings:
@@ -168,6 +169,14 @@ class Served:
             key, _, value = line.strip().partition("=")
             self.env[key] = value
 
+    def rss_mib(self) -> float:
+        """The sandbox process's resident memory now (its org and everything the cycles wrote)."""
+        with Path(f"/proc/{self.process.pid}/status").open() as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+        return 0.0
+
     def stop(self) -> None:
         self.process.send_signal(signal.SIGINT)
         self.process.wait(timeout=60)
@@ -280,13 +289,17 @@ def assess(kind: str, mode: str, persons: int, rows: Mapping[str, Mapping[str, i
     }
 
 
-def bench_size(persons: int, mode: str, workdir: Path, naive_sample: int) -> list[dict[str, Any]]:
+def bench_size(persons: int, mode: str, workdir: Path, naive_sample: int,
+               kinds: tuple[str, ...] = KINDS) -> list[dict[str, Any]]:
+    seeding = time.perf_counter()
     served = Served(persons, rate_limits=mode == "throttled", log=workdir / f"serve-{persons}-{mode}.log")
+    print(f"  sandbox up in {time.perf_counter() - seeding:.1f}s, {served.rss_mib():.0f} MiB", file=sys.stderr,
+          flush=True)
     ledger_url = f"sqlite:///{workdir / f'ledger-{persons}-{mode}.db'}"
     cases: list[dict[str, Any]] = []
     try:
         since: datetime | None = None
-        for kind in ("full", "echo", "incremental", "idle"):
+        for kind in kinds:
             if kind == "incremental":
                 changed = act_on_one_percent(served.env, persons)
                 print(f"  acted on {changed} contacts", file=sys.stderr, flush=True)
@@ -297,11 +310,14 @@ def bench_size(persons: int, mode: str, workdir: Path, naive_sample: int) -> lis
             cycle = run_worker(served.env, ledger_url, mode)
             since = started
             case = assess(kind, mode, persons, rows, cycle)
+            case["sandbox_rss_mib"] = served.rss_mib()
+            case["load_average"] = os.getloadavg()
             cases.append(case)
             print(f"  {case['case']}: {case['status']} calls {case['calls']} ratio {case['calls_ratio']} "
                   f"wall {cycle['wall_s']:.1f}s floor {case['floor_s']} rss {cycle['peak_rss_mib']:.0f} MiB",
                   file=sys.stderr, flush=True)
-        cases.extend(naive_cases(served.env, cases, naive_sample))
+        if naive_sample > 0:
+            cases.extend(naive_cases(served.env, cases, naive_sample))
     finally:
         served.stop()
     return cases
@@ -329,7 +345,8 @@ def naive_cases(env: Mapping[str, str], cases: list[dict[str, Any]], sample: int
     return out
 
 
-def drive(sizes: list[int], modes: list[str], naive_sample: int, *, quick: bool = False) -> Path:
+def drive(sizes: list[int], modes: list[str], naive_sample: int, *, quick: bool = False,
+          kinds: tuple[str, ...] = KINDS) -> Path:
     workdir = Path(tempfile.mkdtemp(prefix="leadsync-syncbench-"))
     started = datetime.now(UTC)
     cases: list[dict[str, Any]] = []
@@ -337,7 +354,7 @@ def drive(sizes: list[int], modes: list[str], naive_sample: int, *, quick: bool 
     for mode in modes:
         for persons in sizes:
             print(f"sync bench: {persons:,} persons, {mode}", file=sys.stderr, flush=True)
-            cases.extend(bench_size(persons, mode, workdir, naive_sample))
+            cases.extend(bench_size(persons, mode, workdir, naive_sample, kinds))
             out.write_text(json.dumps({"date": started.isoformat(), "load_average": os.getloadavg(),
                                        "commit": COMMIT, "cases": cases}, indent=1, default=str))
     print(out)
@@ -371,7 +388,10 @@ def main() -> int:
     parser.add_argument("--persons", type=int, action="append", help="sizes (repeatable; default 10,000)")
     parser.add_argument("--quick", action="store_true", help="1,000 persons")
     parser.add_argument("--mode", choices=MODES, action="append", help="rate profiles (default: both)")
-    parser.add_argument("--naive-sample", type=int, default=200, help="records per system the naive script runs")
+    parser.add_argument("--naive-sample", type=int, default=200,
+                        help="records per system the naive script runs (0: none)")
+    parser.add_argument("--cycles", nargs="+", choices=KINDS, default=list(KINDS),
+                        help="the cycles to run, in this order (default: all four; the first is the full sync)")
     args = parser.parse_args()
     if args.worker:
         configure_logging(level="warning", fmt="console")
@@ -381,7 +401,9 @@ def main() -> int:
         print(markdown(json.loads(args.markdown.read_text())["cases"]))
         return 0
     sizes = args.persons or ([1_000] if args.quick else [10_000])
-    drive(sizes, args.mode or list(MODES), args.naive_sample, quick=args.quick)
+    if args.cycles[0] != "full":
+        parser.error("--cycles must start with full (every later cycle needs the full sync's ledger)")
+    drive(sizes, args.mode or list(MODES), args.naive_sample, quick=args.quick, kinds=tuple(args.cycles))
     return 0
 
 
