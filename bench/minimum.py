@@ -3,7 +3,10 @@
 The minimum a perfect client could spend, given what is in (or what changed in) the org:
 
 * reads: every stream needs at least one call (it cannot know nothing changed without asking), and then
-  one call per full page at the API's largest page size;
+  one call per full page at the API's largest page size. The one exception is HubSpot's archived owners:
+  owners are archived, never created archived, so a client that remembers the active owners it saw knows
+  that nobody was archived when nobody left the active listing; it needs the archived listing only on
+  its first sync or after an active owner vanished (:func:`archived_owners_needed`);
 * HubSpot engagements also need one associations batch read per 1,000 engagements (search does not
   return the contact an engagement belongs to);
 * writes: one call per batch of records whose values changed, at the API's largest batch size, per
@@ -18,7 +21,7 @@ began (our own write-backs included, which no client can filter out server side)
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 
 # Largest pages and batches the APIs take (Salesforce REST query batchSize; HubSpot CRM v3).
@@ -73,12 +76,23 @@ def salesforce_minimum(rows: Mapping[str, int], written: Mapping[str, int]) -> S
     return SystemMinimum(reads, sum(detail.values()) - reads, detail)
 
 
-def hubspot_minimum(rows: Mapping[str, int], written: int, *, cleared: int = 0) -> SystemMinimum:
+def archived_owners_needed(active_before: Collection[str] | None, active_now: Collection[str]) -> bool:
+    """Whether a client that remembers owners must list HubSpot's archived owners this cycle: on its first
+    sync (``active_before`` is None: it knows nobody yet) or when an owner it saw active has left the
+    active listing since (archived, and the archived listing says so)."""
+    return active_before is None or not set(active_before) <= set(active_now)
+
+
+def hubspot_minimum(rows: Mapping[str, int], written: int, *, cleared: int = 0,
+                    archived_owners: bool = True) -> SystemMinimum:
     """``rows``: records each stream must return (``owners`` counts active and archived listings as
     ``owners`` and ``owners_archived``); ``written``: contacts changed; ``cleared``: those among them whose
-    lifecycle stage moves backwards (one more batch each 100)."""
+    lifecycle stage moves backwards (one more batch each 100); ``archived_owners``: whether the archived
+    owners must be listed at all this cycle (:func:`archived_owners_needed`)."""
     detail: dict[str, int] = {}
     for name, n in rows.items():
+        if name == "owners_archived" and not archived_owners:
+            continue
         if name in ("owners", "owners_archived"):
             detail[f"read {name}"] = pages(n, HS_OWNERS_PAGE)
         elif name == "contacts_archived":

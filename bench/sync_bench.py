@@ -34,6 +34,7 @@ from simple_salesforce.format import format_soql
 
 from bench.minimum import (
     HS_ENGAGEMENTS,
+    archived_owners_needed,
     calls_ratio,
     hubspot_floor_seconds,
     hubspot_minimum,
@@ -193,11 +194,13 @@ def _hs_call(session: requests.Session, method: str, url: str, **kwargs: Any) ->
         return reply.json() if reply.content else None
 
 
-def _listed(session: requests.Session, url: str, params: dict[str, Any]) -> int:
+def _listed(session: requests.Session, url: str, params: dict[str, Any], ids: set[str] | None = None) -> int:
     total, after = 0, None
     while True:
         page = _hs_call(session, "GET", url, params={**params, **({"after": after} if after else {})})
         total += len(page.get("results") or ())
+        if ids is not None:
+            ids.update(str(r["id"]) for r in page.get("results") or ())
         after = (page.get("paging") or {}).get("next", {}).get("after")
         if not after:
             return total
@@ -215,9 +218,10 @@ def salesforce_rows(env: Mapping[str, str], since: datetime | None) -> dict[str,
     return rows
 
 
-def hubspot_rows(env: Mapping[str, str], since: datetime | None) -> dict[str, int]:
+def hubspot_rows(env: Mapping[str, str], since: datetime | None, active_owners: set[str]) -> dict[str, int]:
+    """Records each HubSpot stream must return; the active owners' ids go into ``active_owners``."""
     session, base = hs_session(dict(env)), env["LEADSYNC_SANDBOX_HS_URL"]
-    rows = {"owners": _listed(session, base + "/crm/v3/owners", {"limit": 500, "archived": "false"}),
+    rows = {"owners": _listed(session, base + "/crm/v3/owners", {"limit": 500, "archived": "false"}, active_owners),
             "owners_archived": _listed(session, base + "/crm/v3/owners", {"limit": 500, "archived": "true"})}
     for name in HS_SEARCHED:
         stamp = "lastmodifieddate" if name == "contacts" else "hs_lastmodifieddate"
@@ -262,13 +266,13 @@ def run_worker(env: Mapping[str, str], ledger_url: str, mode: str) -> dict[str, 
 
 
 def assess(kind: str, mode: str, persons: int, rows: Mapping[str, Mapping[str, int]],
-           cycle: Mapping[str, Any]) -> dict[str, Any]:
+           cycle: Mapping[str, Any], *, archived_owners: bool = True) -> dict[str, Any]:
     """The cycle's calls against the minimum and its wall time against the rate-limit floor."""
     written = cycle["written"]
     minimum = {
         "salesforce": salesforce_minimum(rows["salesforce"], written.get("salesforce", {})),
         "hubspot": hubspot_minimum(rows["hubspot"], sum(written.get("hubspot", {}).values()),
-                                   cleared=cycle["cleared"].get("hubspot", 0)),
+                                   cleared=cycle["cleared"].get("hubspot", 0), archived_owners=archived_owners),
     }
     calls = {s: c["reads"] + c["writes"] for s, c in cycle["api_calls"].items()}
     hs_search = sum(n for e, n in cycle["by_endpoint"].get("hubspot", {}).items() if e.endswith(".search"))
@@ -299,17 +303,22 @@ def bench_size(persons: int, mode: str, workdir: Path, naive_sample: int,
     cases: list[dict[str, Any]] = []
     try:
         since: datetime | None = None
+        owners_before: set[str] | None = None
         for kind in kinds:
             if kind == "incremental":
                 changed = act_on_one_percent(served.env, persons)
                 print(f"  acted on {changed} contacts", file=sys.stderr, flush=True)
-            rows = {"salesforce": salesforce_rows(served.env, since), "hubspot": hubspot_rows(served.env, since)}
+            owners_now: set[str] = set()
+            rows = {"salesforce": salesforce_rows(served.env, since),
+                    "hubspot": hubspot_rows(served.env, since, owners_now)}
             if kind != "full" or mode == "throttled":
                 time.sleep(LAG_WAIT_SECONDS if kind != "full" else 11.0)  # lag margin; a fresh 10 s window
             started = datetime.now(UTC) - timedelta(seconds=1)
             cycle = run_worker(served.env, ledger_url, mode)
             since = started
-            case = assess(kind, mode, persons, rows, cycle)
+            case = assess(kind, mode, persons, rows, cycle,
+                          archived_owners=archived_owners_needed(owners_before, owners_now))
+            owners_before = owners_now
             case["sandbox_rss_mib"] = served.rss_mib()
             case["load_average"] = os.getloadavg()
             cases.append(case)

@@ -6,6 +6,7 @@ import math
 
 import pytest
 from bench.minimum import (
+    archived_owners_needed,
     batches,
     calls_ratio,
     hubspot_floor_seconds,
@@ -48,6 +49,18 @@ def test_hubspot_counts_search_pages_associations_and_backward_stage_clears() ->
     assert minimum.detail["read events"] == 3
     assert minimum.reads == 1 + 1 + 50 + 2 + 13 + 3 + 3 + 1
     assert minimum.writes == 3 + 1
+
+
+def test_archived_owners_are_listed_on_the_first_sync_and_after_an_active_owner_left() -> None:
+    assert archived_owners_needed(None, {"1", "2"})
+    assert not archived_owners_needed({"1", "2"}, {"1", "2"})
+    assert not archived_owners_needed({"1", "2"}, {"1", "2", "3"})  # a new owner is listed active
+    assert archived_owners_needed({"1", "2"}, {"1", "3"})  # owner 2 left the active listing
+    rows = {"owners": 12, "owners_archived": 3, "contacts": 0}
+    assert hubspot_minimum(rows, 0).detail["read owners_archived"] == 1
+    skipped = hubspot_minimum(rows, 0, archived_owners=False)
+    assert "read owners_archived" not in skipped.detail
+    assert skipped.reads == 2
 
 
 def test_calls_ratio() -> None:
