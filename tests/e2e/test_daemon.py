@@ -63,8 +63,9 @@ class Secrets:
 
 class Daemon:
     def __init__(self, tmp: Path, url: str, secrets: Secrets, *args: str, name: str = "d", deadline: float = 10,
-                 env: dict[str, str] | None = None, interval: int = 1, real: bool = False) -> None:
-        self.port = free_port()
+                 env: dict[str, str] | None = None, interval: int = 1, real: bool = False,
+                 port: int | None = None) -> None:
+        self.port = port or free_port()
         config = tmp / f"{name}.toml"
         config.write_text(
             f'[ledger]\nurl = "{url}"\n'
@@ -300,6 +301,50 @@ def test_two_daemons_on_postgresql_one_leads_and_the_other_takes_over_after_sigk
     assert b.wait_exit(15) == 0
     leaks = [line for line in a.lines + b.lines if any(secret in line for secret in secrets.all())]
     assert leaks == []
+
+
+
+def leader_rows(url: str) -> list[tuple[Any, ...]]:
+    with open_ledger(url) as ledger, ledger.reading() as uow:
+        return [tuple(r) for r in uow.connection.exec_driver_sql(
+            "SELECT name, epoch, holder, taken_at FROM leader_epochs ORDER BY name")]
+
+
+@pytest.mark.postgres
+def test_a_daemon_that_fails_to_start_takes_no_epoch_and_leaves_the_leader_alone(
+    tmp_path: Path, daemons: list[Daemon], pg_url: str
+) -> None:
+    upgrade(pg_url)
+    secrets = Secrets(tmp_path)
+    # Nobody leads yet: a daemon whose preflight fails would have been the first to take the lock.
+    refused = Daemon(tmp_path, pg_url, secrets, "--fail-preflight", name="refused")
+    daemons.append(refused)
+    assert refused.wait_exit(30) == 1
+    assert "preflight failed: salesforce Lead.Lead_Score__c" in "\n".join(refused.lines)
+    assert leader_rows(pg_url) == [] and runs(pg_url) == []
+    with socket.socket() as taken:  # so is one whose health port is in use
+        taken.bind(("127.0.0.1", 0))
+        busy = Daemon(tmp_path, pg_url, secrets, name="busy", port=int(taken.getsockname()[1]))
+        daemons.append(busy)
+        assert busy.wait_exit(30) == 1
+    assert "([daemon] health_port)" in "\n".join(busy.lines)
+    assert leader_rows(pg_url) == []
+
+    healthy = Daemon(tmp_path, pg_url, secrets, "--batches", "2", name="healthy")
+    daemons.append(healthy)
+    wait_for(lambda: healthy.readyz().get("role") == "leader", what="the healthy daemon leads")
+    [(_, epoch, holder, _)] = before = leader_rows(pg_url)
+    assert epoch == 1 and holder.endswith(f":{healthy.process.pid}")
+    late = Daemon(tmp_path, pg_url, secrets, "--fail-preflight", name="late")
+    daemons.append(late)
+    assert late.wait_exit(30) == 1
+    assert leader_rows(pg_url) == before  # the leader's epoch stands: its writes are not fenced out
+    seen = len(runs(pg_url))
+    wait_for(lambda: len([r for r in runs(pg_url) if r.status is RunStatus.SUCCEEDED]) > seen,
+             what="the leader's next cycle")
+    assert healthy.readyz()["role"] == "leader" and {r.epoch for r in runs(pg_url)} == {1}
+    healthy.process.send_signal(signal.SIGTERM)
+    assert healthy.wait_exit(15) == 0
 
 
 

@@ -46,7 +46,13 @@ class LeadershipUnavailable(Exception):
 
 
 class Leadership(Protocol):
-    def start(self) -> None: ...
+    def prepare(self) -> None:
+        """Refuse early, before the rest of the start, what can never lead (SQLite: the file lock is held
+        elsewhere), without taking an epoch."""
+
+    def start(self) -> None:
+        """Lead (taking a new fencing epoch) or stand by; only once every other start-up check passed."""
+
     def role(self) -> Role: ...
     def epoch(self) -> int | None: ...
     def is_leader(self) -> bool: ...
@@ -112,7 +118,10 @@ class FileLeadership:
         self.holder_path = Path(f"{database}.lock.holder")
         self._lock = filelock.FileLock(self.lock_path, timeout=0, thread_local=False)
 
-    def start(self) -> None:
+    def prepare(self) -> None:
+        """Take the file lock (no epoch yet): a second process is refused before it does anything else."""
+        if self._lock.is_locked:
+            return
         try:
             self._lock.acquire(timeout=0)
         except filelock.Timeout:
@@ -121,6 +130,9 @@ class FileLeadership:
                 "SQLite allows one daemon per ledger file (use PostgreSQL to run replicas)"
             ) from None
         self.holder_path.write_text(f"{os.getpid()} {self._state.holder}\n", encoding="utf-8")
+
+    def start(self) -> None:
+        self.prepare()
         try:
             self._state.become_leader()
         except BaseException:
@@ -177,6 +189,9 @@ class AdvisoryLeadership:
         self._stopping = threading.Event()
         self._drop_requested = threading.Event()
         self._thread = threading.Thread(target=self._elect, name="leadsync-elector", daemon=True)
+
+    def prepare(self) -> None:
+        """Nothing to refuse early: a process that cannot lead now stands by."""
 
     def start(self) -> None:
         self._try_once()  # lead from the first moment if nobody else does

@@ -1,10 +1,12 @@
 """``leadsync run``: the daemon's lifecycle, from opening the ledger to a clean exit.
 
 Start: secrets registered for redaction, ledger opened (an out-of-date schema refuses to start unless
-``[ledger] auto_upgrade``), leadership started, health server up, scheduler started. Then the main thread
-waits for SIGTERM/SIGINT, which sets the stop flag every job checks between batches; the running job
-commits its current batch and ends, the scheduler stops, the lock is released, and the process exits 0
-within ``[daemon] shutdown_deadline_seconds``, or with :data:`EXIT_SHUTDOWN_OVERRAN` and a clear message.
+``[ledger] auto_upgrade``), on SQLite the ledger's file lock taken, jobs built (the CRM preflight runs
+here), health server up, and only then leadership started: a start that fails leaves the ledger's leader
+epochs untouched. Then the scheduler starts and the main thread waits for SIGTERM/SIGINT, which sets the
+stop flag every job checks between batches; the running job commits its current batch and ends, the
+scheduler stops, the lock is released, and the process exits 0 within
+``[daemon] shutdown_deadline_seconds``, or with :data:`EXIT_SHUTDOWN_OVERRAN` and a clear message.
 """
 
 from __future__ import annotations
@@ -34,7 +36,8 @@ EXIT_OK = 0
 EXIT_SHUTDOWN_OVERRAN = 3
 log = get_logger(__name__)
 
-# Builds the jobs once leadership has started; anything to close at exit goes on the ExitStack.
+# Builds the jobs (and runs the start-up checks they need) before leadership is attempted; anything to
+# close at exit goes on the ExitStack.
 JobsFactory = Callable[[Settings, Ledger, contextlib.ExitStack], Sequence[ScheduledJob]]
 
 
@@ -80,39 +83,45 @@ class Daemon:
         try:
             leadership = for_ledger(ledger)
             try:
-                leadership.start()
+                leadership.prepare()  # SQLite: the file lock, so a second process is refused before anything else
+                return self._start(ledger, leadership)
             except LeadershipUnavailable as exc:
                 raise DaemonError(str(exc)) from None
-            try:
-                return self._serve(ledger, leadership)
             finally:
                 leadership.stop()
                 log.info("leadership released")
         finally:
             ledger.close()
 
-    def _serve(self, ledger: Ledger, leadership: Leadership) -> int:
-        daemon = self.settings.daemon
-        interval = self.settings.schedule.sync_interval_seconds
-        state = HealthState(ledger, leadership, self.metrics, sync_interval=interval)
-        server = HealthServer(state, daemon.health_host, daemon.health_port)
-        self.health_port = server.port
-        server.start()
-        runner = JobRunner(ledger, leadership, self.metrics, self.stop,
-                           deadline_seconds=self.settings.schedule.run_deadline_seconds)
+    def _start(self, ledger: Ledger, leadership: Leadership) -> int:
         with contextlib.ExitStack() as resources:
-            resources.callback(server.stop)
+            # Everything that can refuse the start comes before leadership is attempted (the schema check,
+            # the jobs' preflight, the health port): a daemon that cannot run must not take a fencing epoch
+            # (nor PostgreSQL's leader lock), which would fence out the writes of a healthy leader beside it.
             scheduled = self.jobs(self.settings, ledger, resources)
-            scheduler = build_scheduler(self.settings.schedule, scheduled, runner, self.metrics)
-            scheduler.start()
-            log.info("daemon started", ledger=shown(ledger.url), role=leadership.role().value,
-                     epoch=leadership.epoch(), health=f"http://{daemon.health_host}:{server.port}",
-                     jobs=[s.job.kind for s in scheduled])
-            self.stop.wait()
-            code = self._shut_down(scheduler, runner)
+            daemon = self.settings.daemon
+            state = HealthState(ledger, leadership, self.metrics,
+                                sync_interval=self.settings.schedule.sync_interval_seconds)
+            server = HealthServer(state, daemon.health_host, daemon.health_port)
+            self.health_port = server.port
+            server.start()
+            resources.callback(server.stop)
+            leadership.start()
+            code = self._serve(ledger, leadership, scheduled)
             if code != EXIT_OK:
                 resources.pop_all()  # a job still runs on these resources; the process is about to leave
             return code
+
+    def _serve(self, ledger: Ledger, leadership: Leadership, scheduled: Sequence[ScheduledJob]) -> int:
+        runner = JobRunner(ledger, leadership, self.metrics, self.stop,
+                           deadline_seconds=self.settings.schedule.run_deadline_seconds)
+        scheduler = build_scheduler(self.settings.schedule, scheduled, runner, self.metrics)
+        scheduler.start()
+        log.info("daemon started", ledger=shown(ledger.url), role=leadership.role().value,
+                 epoch=leadership.epoch(), health=f"http://{self.settings.daemon.health_host}:{self.health_port}",
+                 jobs=[s.job.kind for s in scheduled])
+        self.stop.wait()
+        return self._shut_down(scheduler, runner)
 
     def _shut_down(self, scheduler: BackgroundScheduler, runner: JobRunner) -> int:
         started = time.monotonic()

@@ -4,7 +4,8 @@ Run from the repository root: ``python -m tests.integration.daemon.fake_daemon -
 
 Everything but the jobs is what ``leadsync run`` runs: settings, logging, ledger, leadership, health
 server, scheduler, signals, shutdown. The ``sync`` job writes one fenced watermark per batch; with
-``--leak`` a job fails with the configured secrets in its error message, as a careless vendor library might.
+``--leak`` a job fails with the configured secrets in its error message, as a careless vendor library might;
+with ``--fail-preflight`` the start is refused as the real jobs factory refuses it when the preflight fails.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from leadsync.cli.run import run_daemon
 from leadsync.config.settings import Settings, load_settings
 from leadsync.daemon.jobs import FunctionJob, JobContext, JobOutcome
 from leadsync.daemon.scheduler import ScheduledJob, every
+from leadsync.daemon.service import DaemonError
 from leadsync.ledger import Ledger
 from tests.integration.daemon.helpers import batch_job
 
@@ -32,6 +34,7 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--interval", type=float, default=1.0)
     parser.add_argument("--leak", action="store_true")
     parser.add_argument("--hang", type=float, default=0.0, help="a sync job that ignores checkpoints this long")
+    parser.add_argument("--fail-preflight", action="store_true", help="refuse to start as a failed preflight does")
     return parser.parse_args(argv)
 
 
@@ -56,6 +59,8 @@ def main(argv: Sequence[str]) -> int:
     args = parse(argv)
 
     def jobs(settings: Settings, ledger: Ledger, _resources: contextlib.ExitStack) -> list[ScheduledJob]:
+        if args.fail_preflight:  # what the real jobs factory raises when the org fails the preflight
+            raise DaemonError("preflight failed: salesforce Lead.Lead_Score__c: no such field (fields.toml:15)")
         sync = hanging(args.hang) if args.hang else batch_job("sync", args.batches, pause=args.pause)
         scheduled = [ScheduledJob(sync, every(args.interval), run_at_start=True)]
         if args.leak:

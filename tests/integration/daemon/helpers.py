@@ -20,6 +20,9 @@ class FixedLeadership:
         self._epoch: int | None = None
         self.relinquished: list[str] = []
 
+    def prepare(self) -> None:
+        pass
+
     def start(self) -> None:
         self._epoch = self.ledger.take_epoch(self.holder, datetime.now(UTC))
 
