@@ -35,6 +35,7 @@ from leadsync.ledger.records import (
     IdentityEvent,
     IdentityEventKind,
     IdentityKind,
+    IntentOrigin,
     IntentRecord,
     IntentState,
     PersonRecord,
@@ -49,16 +50,28 @@ from leadsync.ledger.records import (
     WriteIntent,
     normalise_email,
 )
+from leadsync.ledger.routing import (
+    AssignmentRecord,
+    AssignmentStatus,
+    CrmOwner,
+    Handoff,
+    NewAssignment,
+)
 from leadsync.ledger.unit_of_work import UnitOfWork
 
 __all__ = [
     "DEFAULT_LEADER",
     "NO_LEADER_EPOCH",
+    "AssignmentRecord",
+    "AssignmentStatus",
+    "CrmOwner",
+    "Handoff",
     "Identity",
     "IdentityConflict",
     "IdentityEvent",
     "IdentityEventKind",
     "IdentityKind",
+    "IntentOrigin",
     "IntentRecord",
     "IntentState",
     "IntentStateError",
@@ -68,6 +81,7 @@ __all__ = [
     "LedgerUnavailable",
     "LedgerUrlError",
     "MigrationError",
+    "NewAssignment",
     "NotFound",
     "PersonRecord",
     "QuarantinedRecord",

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from leadsync.domain.model import System
 from leadsync.ledger.errors import IntentStateError, NotFound
-from leadsync.ledger.records import INTENT_MOVES, IntentRecord, IntentState, WriteIntent
+from leadsync.ledger.records import INTENT_MOVES, IntentOrigin, IntentRecord, IntentState, WriteIntent
 from leadsync.ledger.schema import write_intents, written_values
 from leadsync.ledger.sql import Tx, insert
 
@@ -28,7 +28,7 @@ def _record(row: Any) -> IntentRecord:
     intent = WriteIntent(System(row.target), row.object, row.record_id, row.fields, row.payload_hash)
     return IntentRecord(
         row.id, intent, IntentState(row.state), row.attempts, row.last_error, row.run_id, row.created_at,
-        row.updated_at,
+        row.updated_at, IntentOrigin(row.origin), row.dispatched_at,
     )
 
 
@@ -40,13 +40,16 @@ class OutboxRepository:
     def _conn(self) -> sa.Connection:
         return self._tx.connection
 
-    def add(self, intent: WriteIntent, now: datetime, *, run_id: str | None = None) -> IntentRecord:
+    def add(self, intent: WriteIntent, now: datetime, *, run_id: str | None = None,
+            origin: IntentOrigin = IntentOrigin.SYNC) -> IntentRecord:
         """Record a pending intent. The same payload for the same record while one is still pending is
-        the same intent: it is returned, not duplicated."""
+        the same intent: it is returned, not duplicated. The cycle's own intents (``SYNC``) count as
+        dispatched at once (its call follows the commit); other origins are queued for the next cycle."""
         values = {
             "target": intent.target.value, "object": intent.object, "record_id": intent.record_id,
             "fields": intent.fields, "payload_hash": intent.payload_hash, "state": IntentState.PENDING.value,
             "attempts": 0, "last_error": None, "run_id": run_id, "created_at": now, "updated_at": now,
+            "origin": origin.value, "dispatched_at": now if origin is IntentOrigin.SYNC else None,
         }
         stmt = insert(self._conn, write_intents).values(values).on_conflict_do_nothing(
             index_elements=["target", "object", "record_id", "payload_hash"],
@@ -67,13 +70,15 @@ class OutboxRepository:
     def add_many(
         self, intents: Sequence[WriteIntent], now: datetime, *, run_id: str | None = None,
     ) -> list[IntentRecord]:
-        """``add`` for many intents: one insert, one read-back per chunk; records come back in ``intents`` order."""
+        """``add`` for many of the cycle's own intents (dispatched: the call follows the commit): one insert,
+        one read-back per chunk; records come back in ``intents`` order."""
         if not intents:
             return []
         rows = [
             {"target": i.target.value, "object": i.object, "record_id": i.record_id, "fields": i.fields,
              "payload_hash": i.payload_hash, "state": IntentState.PENDING.value, "attempts": 0, "last_error": None,
-             "run_id": run_id, "created_at": now, "updated_at": now}
+             "run_id": run_id, "created_at": now, "updated_at": now, "origin": IntentOrigin.SYNC.value,
+             "dispatched_at": now}
             for i in intents
         ]
         # The partial index's predicate as text: a bound parameter there cannot go through executemany.
@@ -124,12 +129,44 @@ class OutboxRepository:
             raise NotFound(f"no write intent {intent_id}")
         return _record(row)
 
-    def by_state(self, state: IntentState, *, limit: int = 1_000) -> list[IntentRecord]:
-        """Intents in ``state``, oldest first (served by the (state, id) index)."""
-        query = sa.select(write_intents).where(write_intents.c.state == state.value).order_by(
-            write_intents.c.id
-        ).limit(limit)
-        return [_record(r) for r in self._conn.execute(query)]
+    def by_state(self, state: IntentState, *, limit: int = 1_000,
+                 origin: IntentOrigin | None = None) -> list[IntentRecord]:
+        """Intents in ``state`` (of one ``origin``, or any), oldest first (served by the (state, id) index)."""
+        query = sa.select(write_intents).where(write_intents.c.state == state.value)
+        if origin is not None:
+            query = query.where(write_intents.c.origin == origin.value)
+        return [_record(r) for r in self._conn.execute(query.order_by(write_intents.c.id).limit(limit))]
+
+    def dispatched_pending(self, *, limit: int = 10_000) -> list[IntentRecord]:
+        """Pending intents already handed to a connector: a crashed run's leftovers, whatever their origin."""
+        t = write_intents
+        query = sa.select(t).where(t.c.state == IntentState.PENDING.value, t.c.dispatched_at.is_not(None))
+        return [_record(r) for r in self._conn.execute(query.order_by(t.c.id).limit(limit))]
+
+    def queued(self, *, after_id: int = 0, limit: int = 1_000) -> list[IntentRecord]:
+        """Intents created ahead of the cycle (sweep, routing) that wait to be sent: pending and never
+        dispatched, or failed before (a transient failure is retried by the next cycle), oldest first."""
+        t = write_intents
+        waiting = sa.or_(sa.and_(t.c.state == IntentState.PENDING.value, t.c.dispatched_at.is_(None)),
+                         t.c.state == IntentState.FAILED.value)
+        query = sa.select(t).where(t.c.origin.in_([o.value for o in IntentOrigin if o is not IntentOrigin.SYNC]),
+                                   waiting, t.c.id > after_id)
+        return [_record(r) for r in self._conn.execute(query.order_by(t.c.id).limit(limit))]
+
+    def dispatch_many(self, intent_ids: Sequence[int], now: datetime) -> None:
+        """Queued intents about to go to a connector: pending (a failed one again) and dispatched, committed
+        before the call, so a crash during it leaves intents the next start reads back."""
+        ids = list(dict.fromkeys(intent_ids))
+        t = write_intents
+        for offset in range(0, len(ids), BULK_CHUNK):
+            chunk = ids[offset:offset + BULK_CHUNK]
+            stmt = sa.update(t).where(
+                t.c.id.in_(chunk), t.c.state.in_([IntentState.PENDING.value, IntentState.FAILED.value]),
+            ).values(state=IntentState.PENDING.value, dispatched_at=now, updated_at=now, last_error=None)
+            moved = self._conn.execute(stmt).rowcount
+            if moved != len(chunk):
+                raise IntentStateError(f"{len(chunk) - moved} of queued write intents {chunk[0]}..{chunk[-1]} "
+                                       "were settled meanwhile by another writer")
 
     def pending(self, *, limit: int = 1_000) -> list[IntentRecord]:
         return self.by_state(IntentState.PENDING, limit=limit)

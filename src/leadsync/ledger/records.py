@@ -101,6 +101,15 @@ INTENT_MOVES: Mapping[IntentState, frozenset[IntentState]] = {
 }
 
 
+class IntentOrigin(enum.StrEnum):
+    """Who created a write intent. The cycle's own are recorded right before its call; the others are
+    queued ahead of time and sent by the next cycle's apply step."""
+
+    SYNC = "sync"
+    SLA = "sla"  # due date and breach flag (the sweep, clock reconciliation)
+    ROUTING = "routing"  # the owner a new MQL was routed to
+
+
 @dataclass(frozen=True, slots=True)
 class WriteIntent:
     """A write the planner decided on, recorded before the API call (the outbox)."""
@@ -122,6 +131,13 @@ class IntentRecord:
     run_id: str | None
     created_at: datetime
     updated_at: datetime
+    origin: IntentOrigin = field(default_factory=lambda: IntentOrigin.SYNC)
+    dispatched_at: datetime | None = None
+
+    @property
+    def queued(self) -> bool:
+        """Created ahead of time (sweep, routing) and not yet handed to a connector."""
+        return self.origin is not IntentOrigin.SYNC and self.dispatched_at is None
 
 
 @dataclass(frozen=True, slots=True)

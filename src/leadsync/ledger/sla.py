@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -76,6 +77,27 @@ class SlaRepository:
         if row is None:
             raise NotFound(f"no SLA clock {clock_id}")
         return clock_from_row(row)
+
+    def for_people(self, person_ids: Sequence[str]) -> dict[str, list[SlaClock]]:
+        """Each person's clocks, oldest first (one query per chunk of people)."""
+        found: dict[str, list[SlaClock]] = {}
+        unique = list(dict.fromkeys(person_ids))
+        for offset in range(0, len(unique), 500):
+            query = sa.select(sla_clocks).where(sla_clocks.c.person_id.in_(unique[offset:offset + 500])).order_by(
+                sla_clocks.c.started_at, sla_clocks.c.id)
+            for row in self._conn.execute(query):
+                found.setdefault(row.person_id, []).append(clock_from_row(row))
+        return found
+
+    def with_open_clocks(self, person_ids: Sequence[str]) -> set[str]:
+        """The people of ``person_ids`` that have an open clock (an activity may stop it)."""
+        found: set[str] = set()
+        unique = list(dict.fromkeys(person_ids))
+        for offset in range(0, len(unique), 500):
+            query = sa.select(sla_clocks.c.person_id).where(
+                sla_clocks.c.person_id.in_(unique[offset:offset + 500]), _OPEN).distinct()
+            found.update(self._conn.execute(query).scalars())
+        return found
 
     def for_person(self, person_id: str) -> list[SlaClock]:
         query = sa.select(sla_clocks).where(sla_clocks.c.person_id == person_id).order_by(

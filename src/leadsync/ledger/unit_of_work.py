@@ -13,6 +13,7 @@ from leadsync.ledger.history import ActivityRepository, ScoreRepository, Transit
 from leadsync.ledger.outbox import OutboxRepository
 from leadsync.ledger.people import PeopleRepository
 from leadsync.ledger.reports import ReportQueries
+from leadsync.ledger.routing import AssignmentRepository
 from leadsync.ledger.runs import QuarantineRepository, RunRepository
 from leadsync.ledger.sla import SlaRepository
 from leadsync.ledger.sql import Tx
@@ -35,6 +36,7 @@ class UnitOfWork:
         self.sla = SlaRepository(self._tx)
         self.reports = ReportQueries(self._tx)
         self.sync = SyncStateRepository(self._tx)
+        self.assignments = AssignmentRepository(self._tx)
 
     @property
     def connection(self) -> sa.Connection:

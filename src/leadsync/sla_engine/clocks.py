@@ -9,11 +9,13 @@ engine itself stopped (returned to the pool) is never reopened. Running it twice
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from leadsync.domain.calendar import add_business_time
 from leadsync.domain.fields import FieldMappings
+from leadsync.domain.model import Activity, Transition
 from leadsync.domain.sla import ClockEvent, EventKind, SlaDefinition, SlaRules, clocks_for, due_at
 from leadsync.ledger import SlaClock, UnitOfWork
 from leadsync.sla_engine.writes import queue_sla_fields
@@ -31,14 +33,13 @@ class ClockChanges:
 def person_events(uow: UnitOfWork, person_id: str, now: datetime) -> list[ClockEvent]:
     """The person's status entries and activities up to ``now``, oldest first; at one instant a status
     comes before an activity (a call logged with the acceptance counts as the first touch)."""
-    events = [
-        (t.transition.at, 0, ClockEvent(EventKind.STATUS, t.transition.to_status, t.transition.at))
-        for t in uow.transitions.for_person(person_id)
-    ]
-    events += [
-        (a.occurred_at, 1, ClockEvent(EventKind.ACTIVITY, a.type, a.occurred_at))
-        for a in uow.activities.for_person(person_id)
-    ]
+    return _events([t.transition for t in uow.transitions.for_person(person_id)],
+                   uow.activities.for_person(person_id), now)
+
+
+def _events(history: Sequence[Transition], activities: Sequence[Activity], now: datetime) -> list[ClockEvent]:
+    events = [(t.at, 0, ClockEvent(EventKind.STATUS, t.to_status, t.at)) for t in history]
+    events += [(a.occurred_at, 1, ClockEvent(EventKind.ACTIVITY, a.type, a.occurred_at)) for a in activities]
     return [event for at, _, event in sorted(events, key=lambda e: (e[0], e[1])) if at <= now]
 
 
@@ -49,8 +50,38 @@ def reconcile(uow: UnitOfWork, rules: SlaRules, person_id: str, now: datetime, *
     after its transitions and activities are written). With ``fields``, a change queues the write-back of
     the due date (the earliest due time of the clocks still open; cleared when none is) and, when a clock
     started, a cleared breach flag."""
-    events = person_events(uow, person_id, now)
-    recorded = uow.sla.for_person(person_id)
+    changes = _reconcile_one(uow, rules, person_id, person_events(uow, person_id, now),
+                             uow.sla.for_person(person_id), owner_id)
+    if fields is not None and changes:
+        _queue_due_date(uow, fields, person_id, changes, now, run_id)
+    return changes
+
+
+def reconcile_many(uow: UnitOfWork, rules: SlaRules, person_ids: Sequence[str], now: datetime, *,
+                   owners: Mapping[str, str | None] | None = None, fields: FieldMappings | None = None,
+                   run_id: str | None = None) -> dict[str, ClockChanges]:
+    """:func:`reconcile` for a batch of people (the sync engine's flush): their history, activities and
+    clocks are read in a few queries for the whole batch; only people whose clocks change cost writes.
+    Returns the changes of those people."""
+    ids = list(dict.fromkeys(person_ids))
+    if not ids or not rules.definitions:
+        return {}
+    history = uow.transitions.for_people(ids)
+    activities = uow.activities.for_people(ids)
+    clocks = uow.sla.for_people(ids)
+    changed: dict[str, ClockChanges] = {}
+    for person in ids:
+        events = _events(history.get(person, ()), activities.get(person, ()), now)
+        changes = _reconcile_one(uow, rules, person, events, clocks.get(person, []), (owners or {}).get(person))
+        if changes:
+            changed[person] = changes
+            if fields is not None:
+                _queue_due_date(uow, fields, person, changes, now, run_id)
+    return changed
+
+
+def _reconcile_one(uow: UnitOfWork, rules: SlaRules, person_id: str, events: Sequence[ClockEvent],
+                   recorded: Sequence[SlaClock], owner_id: str | None) -> ClockChanges:
     changes = ClockChanges()
     for defn in rules.definitions:
         mine = {c.started_at: c for c in recorded if c.sla == defn.name}
@@ -63,8 +94,6 @@ def reconcile(uow: UnitOfWork, rules: SlaRules, person_id: str, now: datetime, *
                 closed = uow.sla.meet(person_id, defn.name, stopped)
                 if closed is not None:
                     changes.met.append(closed)
-    if fields is not None and changes:
-        _queue_due_date(uow, fields, person_id, changes, now, run_id)
     return changes
 
 

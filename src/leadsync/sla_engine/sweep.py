@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from leadsync.domain.lifecycle import IllegalMove, named_move
 from leadsync.domain.model import Cause, CauseKind, Move, Transition
 from leadsync.domain.sla import BreachAction, SlaDefinition
-from leadsync.ledger import Ledger, SlaClock, UnitOfWork
+from leadsync.ledger import AssignmentStatus, Ledger, NewAssignment, SlaClock, UnitOfWork
 from leadsync.ledger.schema import sla_clocks
 from leadsync.ledger.sla import clock_from_row
 from leadsync.notify import Notification, Notifier, sla_breach, sla_warning
@@ -112,6 +112,15 @@ def return_to_pool(uow: UnitOfWork, ruleset: RuleSet, defn: SlaDefinition, clock
         return f"person {clock.person_id}: cannot return to the pool ({exc})"
     uow.sla.stop(clock.person_id, clock.sla, now, POOL_REASON)
     uow.transitions.append([move], run_id=run_id, epoch=epoch)
+    # Recorded beside the assignments: the rep no longer counts the lead as open, and when the person
+    # qualifies again while the CRM still names that rep, routing hands the lead on.
+    last = uow.assignments.latest_for([clock.person_id]).get(clock.person_id)
+    uow.assignments.add_many([NewAssignment(
+        clock.person_id, AssignmentStatus.RETURNED, last.queue if last else "", f"sla:{defn.name}", reason, now,
+        owner_email=last.owner_email if last else None,
+        salesforce_owner_id=last.salesforce_owner_id if last else None,
+        hubspot_owner_id=last.hubspot_owner_id if last else None,
+    )], run_id=run_id, epoch=epoch)
     reconcile(uow, ruleset.sla, clock.person_id, now, fields=ruleset.fields, run_id=run_id)  # ends the other clocks
     return move
 

@@ -1,8 +1,8 @@
 """Write intents for the SLA fields (``sla_due_at``, ``sla_breached``) on every CRM record of a person.
 
-The intents go to the ledger outbox like every other leadsync write, so the sync engine's apply step
-sends them, resolves them after a crash and suppresses their echo. Which fields exist on which object
-comes from ``fields.toml`` (only mappings leadsync owns are written).
+The intents go to the ledger outbox queued (origin ``sla``, not yet dispatched): the next sync cycle's
+apply step sends them in its batches, resolves them after a crash and suppresses their echo. Which fields
+exist on which object comes from ``fields.toml`` (only mappings leadsync owns are written).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 from leadsync.domain.fields import FieldMappings, value_for
 from leadsync.domain.model import System
 from leadsync.domain.planner import Scalar, value_hash
-from leadsync.ledger import IdentityKind, IntentRecord, UnitOfWork, WriteIntent
+from leadsync.ledger import IdentityKind, IntentOrigin, IntentRecord, UnitOfWork, WriteIntent
 
 # Which CRM record each identity kind names.
 RECORD_OF: Mapping[IdentityKind, tuple[System, str]] = {
@@ -58,5 +58,5 @@ def queue_sla_fields(uow: UnitOfWork, mappings: FieldMappings, person_id: str, v
                     fields[mapping.field] = wire_value(value_for(mapping, raw))
         if fields:
             intent = WriteIntent(system, obj, identity.value, fields, payload_hash(fields))
-            intents.append(uow.outbox.add(intent, now, run_id=run_id))
+            intents.append(uow.outbox.add(intent, now, run_id=run_id, origin=IntentOrigin.SLA))
     return intents

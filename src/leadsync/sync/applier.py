@@ -22,6 +22,7 @@ from leadsync.domain.planner import FieldWrite, Target
 from leadsync.ledger import IntentRecord, IntentState, UnitOfWork
 from leadsync.sync import apply as applying
 from leadsync.sync.compute import PersonPlan
+from leadsync.sync.followup import FollowUp
 from leadsync.sync.state import SyncState
 from leadsync.sync.totals import WRITE_BATCH
 
@@ -49,6 +50,7 @@ class Applier:
     run_id: str
     epoch: int
     stats: applying.ApplyStats
+    followup: FollowUp | None = None  # routing, SLA clocks and hand-offs, committed with each person's history
     open_intents: applying.OpenIntents = field(default_factory=dict)
     failed_intents: list[IntentRecord] = field(default_factory=list)
     _waiting: dict[str, _Waiting] = field(default_factory=dict)
@@ -120,7 +122,33 @@ class Applier:
             if done_plans:  # the failed intents as the cycle began; the person check keeps it to these people
                 applying.settle_unplanned(uow, done_plans, self.now, self.failed_intents)
             _record_history(uow, done_plans, self.run_id, self.epoch)
+            if self.followup is not None:  # same unit of work: no history without its clocks and assignments
+                self.followup.record(uow, done_plans)
             SyncState(uow).clear_dirty([m for d in done for m in d.marks] + marks)
+        if self.followup is not None:
+            self.followup.hand_off(self.uow_factory)
+
+    def send_queued(self) -> int:
+        """Send the intents queued ahead of this step (the SLA sweep's, routing's, and those this cycle's
+        flushes queued), a page at a time: dispatched (committed) before the call, outcomes recorded after
+        it like the cycle's own writes. Returns how many records were written."""
+        after, before = 0, self.stats.queued_sent
+        while True:
+            with self.uow_factory() as uow:
+                page = uow.outbox.queued(after_id=after, limit=applying.QUEUED_PAGE)
+                # A system not connected this run (disabled) keeps its intents queued for a run that has it.
+                queued = [i for i in page if i.intent.target in self.connectors]
+                if queued:
+                    uow.outbox.dispatch_many([i.id for i in queued], self.now)
+            if not page:
+                return self.stats.queued_sent - before
+            after = page[-1].id
+            if not queued:
+                continue
+            writes = applying.queued_writes(queued)
+            results = applying.call_connectors(self.connectors, writes)
+            with self.uow_factory() as uow:
+                applying.record_queued_outcomes(uow, queued, results, writes, self.now, self.run_id, self.stats)
 
 
 def _record_history(uow: UnitOfWork, plans: Sequence[PersonPlan], run_id: str, epoch: int) -> None:

@@ -15,7 +15,7 @@ from datetime import datetime
 from leadsync.connectors.port import CrmConnector, WriteResult
 from leadsync.domain.model import System
 from leadsync.domain.planner import FieldWrite, Scalar, Target, canonical, value_hash
-from leadsync.ledger import IntentRecord, IntentState, UnitOfWork, WriteIntent
+from leadsync.ledger import IntentOrigin, IntentRecord, IntentState, UnitOfWork, WriteIntent
 from leadsync.sync.compute import PersonPlan, payload_hash
 from leadsync.sync.pull import identity
 from leadsync.sync.state import SyncState, plain, ref_of
@@ -30,6 +30,7 @@ class ApplyStats:
     quarantined: int = 0
     held: int = 0
     resolved_pending: int = 0
+    queued_sent: int = 0  # records written for queued intents (SLA fields, routed owners)
     errors: list[str] = field(default_factory=list)
 
 
@@ -118,8 +119,8 @@ def record_outcomes(uow: UnitOfWork, plans: Sequence[PersonPlan], intents: Mappi
 def open_intents_by_target(state: SyncState) -> OpenIntents:
     """Failed and quarantined intents, by record, read once per step instead of once per record."""
     found: OpenIntents = {}
-    for intent_state in OPEN_STATES:
-        for record in state.intents_in(intent_state):
+    for intent_state in OPEN_STATES:  # the cycle's own: queued ones are sent by :func:`send_queued`
+        for record in state.uow.outbox.by_state(intent_state, limit=10_000, origin=IntentOrigin.SYNC):
             key = Target(record.intent.target, record.intent.object, record.intent.record_id)
             found.setdefault(key, []).append(record)
     return found
@@ -156,12 +157,12 @@ def settle_unplanned(uow: UnitOfWork, plans: Sequence[PersonPlan], now: datetime
     holds what we want is done; a record that can no longer be written (deleted, converted lead) is
     quarantined with that reason, so it stops pulling its person into every cycle. ``failed`` are the
     failed intents to consider (read from the ledger when not given)."""
-    state = SyncState(uow)
     planned = {w.target for p in plans for w in p.writes} | {t for p in plans for t in p.held}
     writable = {t for p in plans for t in p.targets}
     evaluated = {p.person_id for p in plans}
-    candidates = [i for i in (state.intents_in(IntentState.FAILED) if failed is None else failed)
-                  if _target(i) not in planned]
+    if failed is None:
+        failed = uow.outbox.by_state(IntentState.FAILED, limit=10_000, origin=IntentOrigin.SYNC)
+    candidates = [i for i in failed if _target(i) not in planned and i.origin is IntentOrigin.SYNC]
     person_of = uow.people.find_many(identity(ref_of(_target(i))) for i in candidates if _target(i) not in writable)
     settled = 0
     for intent in candidates:
@@ -183,8 +184,9 @@ def _target(intent: IntentRecord) -> Target:
 
 def resolve_pending(uow: UnitOfWork, connectors: Mapping[System, CrmConnector], now: datetime,
                     run_id: str) -> int:
-    """Pending intents a crashed run left behind: read each target; what it holds decides the outcome."""
-    pending = SyncState(uow).intents_in(IntentState.PENDING)
+    """Pending intents a crashed run left behind (dispatched to a connector, outcome never recorded; queued
+    ones that were never sent are not leftovers): read each target; what it holds decides the outcome."""
+    pending = uow.outbox.dispatched_pending()
     resolved = 0
     for system, connector in connectors.items():
         mine = [i for i in pending if i.intent.target is system]
@@ -209,3 +211,54 @@ def resolve_pending(uow: UnitOfWork, connectors: Mapping[System, CrmConnector], 
 def _scalar(value: object) -> Scalar:
     assert value is None or isinstance(value, str | int | float | bool)
     return value
+
+
+# ----- queued intents (the SLA sweep's, routing's) -------------------------------------------------------
+QUEUED_PAGE = 1_000
+
+
+def queued_writes(intents: Sequence[IntentRecord]) -> dict[Target, list[FieldWrite]]:
+    """One write per (record, field): intents for one record are merged oldest first, so a later value
+    (a cleared breach flag after a set one) wins."""
+    merged: dict[Target, dict[str, Scalar]] = {}
+    for intent in sorted(intents, key=lambda i: i.id):
+        fields = merged.setdefault(_target(intent), {})
+        fields.update({k: _scalar(v) for k, v in intent.intent.fields.items()})
+    return {
+        target: [FieldWrite(target, name, value, None, value_hash(value)) for name, value in sorted(fields.items())]
+        for target, fields in merged.items()
+    }
+
+
+def record_queued_outcomes(uow: UnitOfWork, intents: Sequence[IntentRecord], results: Mapping[Target, WriteResult],
+                           writes: Mapping[Target, list[FieldWrite]], now: datetime, run_id: str,
+                           stats: ApplyStats) -> None:
+    """The outcome of each record's write for every queued intent that went into it, recorded the way the
+    cycle records its own: applied in bulk with their echo hashes; failures kept for the next cycle's
+    retry; permanent refusals quarantined."""
+    by_target: dict[Target, list[IntentRecord]] = {}
+    for intent in intents:
+        by_target.setdefault(_target(intent), []).append(intent)
+    applied: list[Target] = []
+    for target, mine in by_target.items():
+        result = results[target]
+        if result.ok:
+            applied.append(target)
+            continue
+        reason = f"{result.error_code or 'ERROR'}: {result.error or 'no message'}"
+        stats.errors.append(f"{target.system.value} {target.object} {target.record_id}: {reason}")
+        for intent in mine:
+            if result.transient:
+                uow.outbox.mark_failed(intent.id, reason, now)
+            else:
+                uow.outbox.quarantine(intent.id, reason, now)
+        if result.transient:
+            stats.failed += 1
+        else:
+            uow.quarantine.put(target.system, target.object, target.record_id, reason,
+                               payload_hash({w.field: w.value for w in writes[target]}), now, run_id=run_id)
+            stats.quarantined += 1
+    _applied(uow, SyncState(uow), {t: writes[t] for t in applied}, [i.id for t in applied for i in by_target[t]],
+             now, run_id)
+    stats.applied += len(applied)
+    stats.queued_sent += len(applied)

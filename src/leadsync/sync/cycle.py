@@ -22,18 +22,29 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from leadsync.config.settings import Settings
-from leadsync.connectors.port import CrmConnector
+from leadsync.connectors.port import CrmConnector, OwnerRecord
 from leadsync.daemon.jobs import RESCORE, SYNC, RunStopped
 from leadsync.domain.model import ContactStatusChange, System, Transition
 from leadsync.domain.planner import FieldWrite, GuardVerdict, Target, mass_change_guard
 from leadsync.domain.watermark import Watermark, Window, advance, window
-from leadsync.ledger import NO_LEADER_EPOCH, IntentRecord, IntentState, Ledger, RunStatus, UnitOfWork
+from leadsync.ledger import (
+    NO_LEADER_EPOCH,
+    CrmOwner,
+    IntentOrigin,
+    IntentRecord,
+    IntentState,
+    Ledger,
+    RunStatus,
+    UnitOfWork,
+)
 from leadsync.ledger import Watermark as StoredWatermark
 from leadsync.logging import get_logger, start_job
+from leadsync.notify import Notifier
 from leadsync.rules.ruleset import RuleSet
 from leadsync.sync import apply as applying
 from leadsync.sync.applier import Applier
 from leadsync.sync.compute import PersonPlan, plan_chunk
+from leadsync.sync.followup import FollowUp, FollowUpStats
 from leadsync.sync.pull import PullStats, identity, ingest_page
 from leadsync.sync.state import SyncState, ref_of, rolled_back
 from leadsync.sync.totals import PlanTotals
@@ -63,18 +74,21 @@ class EngineConfig:
     # ``totals`` only, and each chunk is planned twice (once for the guard, once to apply). A dry run always
     # keeps them, since printing them is its purpose.
     keep_plans: bool = False
+    # Emails of the CRM users leadsync writes as: a new MQL they own is routed like an unowned one.
+    integration_users: frozenset[str] = frozenset()
 
     @classmethod
     def from_settings(cls, settings: Settings, *, epoch: int = NO_LEADER_EPOCH,
                       keep_plans: bool = False) -> EngineConfig:
         hs_lag = timedelta(seconds=settings.hubspot.lag_margin_seconds)
+        login = (settings.salesforce.username or "").strip().lower()
         return cls(
             overlap={System.SALESFORCE: timedelta(seconds=settings.salesforce.overlap_seconds),
                      System.HUBSPOT: hs_lag},
             # Salesforce's late commits are caught by the overlap re-read; HubSpot's search index lags.
             lag_margin={System.SALESFORCE: timedelta(0), System.HUBSPOT: hs_lag},
             max_change_share=settings.daemon.max_change_share, max_change_min=settings.daemon.max_change_min,
-            epoch=epoch, keep_plans=keep_plans,
+            epoch=epoch, keep_plans=keep_plans, integration_users=frozenset({login} if "@" in login else ()),
         )
 
 
@@ -91,6 +105,7 @@ class CycleReport:
     plans: list[PersonPlan] = field(default_factory=list)  # every plan, unless the config streams them
     guard: GuardVerdict | None = None
     outcome: applying.ApplyStats = field(default_factory=applying.ApplyStats)
+    followup: FollowUpStats = field(default_factory=FollowUpStats)  # routing, SLA clocks, hand-offs
     api_calls: dict[str, dict[str, int]] = field(default_factory=dict)
     would_write_calls: dict[str, int] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
@@ -110,8 +125,9 @@ class CycleReport:
 
 class SyncEngine:
     def __init__(self, ledger: Ledger, ruleset: RuleSet, connectors: Sequence[CrmConnector],
-                 config: EngineConfig, clock: Callable[[], datetime]) -> None:
+                 config: EngineConfig, clock: Callable[[], datetime], *, notifier: Notifier | None = None) -> None:
         self.ledger, self.ruleset, self.config, self.clock = ledger, ruleset, config, clock
+        self.notifier = notifier  # MQL hand-offs; None: not configured (nothing is sent, nothing waits)
         self.connectors: dict[System, CrmConnector] = {c.system: c for c in connectors}
         self.log = get_logger("leadsync.sync")
         self._retrying: set[str] = set()
@@ -155,9 +171,12 @@ class SyncEngine:
 
     def _cycle(self, report: CycleReport, uow_factory: UowFactory, rescore_all: bool) -> None:
         now = report.started_at
+        followup = FollowUp(self.ruleset, now, report.run_id, self.config.epoch, self.notifier,
+                            self.config.integration_users, report.followup)
         if not report.dry_run:
             with uow_factory() as uow:
                 report.outcome.resolved_pending = applying.resolve_pending(uow, self.connectors, now, report.run_id)
+            followup.hand_off(uow_factory, force=True)  # what a crashed run committed but did not hand over
         for connector in self.connectors.values():
             self._pull(connector, report, uow_factory)
         with uow_factory() as uow:
@@ -182,13 +201,15 @@ class SyncEngine:
             return
         if report.dry_run:
             return
-        applier = Applier(self.connectors, uow_factory, now, report.run_id, self.config.epoch, report.outcome)
+        applier = Applier(self.connectors, uow_factory, now, report.run_id, self.config.epoch, report.outcome,
+                          followup)
         applier.start()
         for index, chunk in enumerate(chunks):
             plans = kept[index] if keep else self._plan(uow_factory, chunk, now)
             planned = {p.person_id for p in plans}
             applier.add(plans, marks, [m for person in chunk if person not in planned for m in marks[person]])
         applier.finish()
+        applier.send_queued()  # the sweep's and routing's intents, and the due dates this cycle queued
         report.errors.extend(report.outcome.errors)
         report.status = "succeeded"
 
@@ -204,6 +225,7 @@ class SyncEngine:
             for page in connector.pull(stream, mark, span):
                 with uow_factory() as uow:
                     ingest_page(uow, page, report.started_at, report.run_id, report.pull)
+                    _save_owners(uow, page.records, report.started_at)
                     mark = advance(mark, page.cursor_keys, limit=span.end)
                     if mark.value is not None:
                         uow.watermarks.save(_to_ledger(key, mark), report.started_at, run_id=report.run_id)
@@ -227,7 +249,8 @@ class SyncEngine:
         name people merged away since, and every mark is cleared once its survivor is done."""
         state = SyncState(uow)
         people = set(state.all_people() if rescore_all else state.dirty())
-        failed = state.intents_in(IntentState.FAILED)
+        # The cycle's own failed writes bring their people back; queued ones are retried by send_queued.
+        failed = uow.outbox.by_state(IntentState.FAILED, limit=10_000, origin=IntentOrigin.SYNC)
         found = uow.people.find_many(identity(ref_of(_target(i))) for i in failed)
         self._retrying = set(found.values()) - people
         people |= self._retrying
@@ -252,7 +275,10 @@ class SyncEngine:
             "transitions": report.totals.transitions, "contact_status_changes": report.totals.contact_changes,
             "writes": report.totals.writes, "applied": report.outcome.applied, "failed": report.outcome.failed,
             "quarantined": report.outcome.quarantined, "held": report.outcome.held,
-            "resolved_pending": report.outcome.resolved_pending,
+            "resolved_pending": report.outcome.resolved_pending, "queued_sent": report.outcome.queued_sent,
+            "assigned": report.followup.assigned, "assignments_waiting": report.followup.waiting,
+            "owners_kept": report.followup.kept, "clocks_started": report.followup.clocks_started,
+            "clocks_met": report.followup.clocks_met, "handoffs": report.followup.handoffs,
         }
         for system, connector in self.connectors.items():
             left = budget_remaining(connector)
@@ -281,6 +307,13 @@ def budget_remaining(connector: CrmConnector) -> int | None:
     if daily is None or daily.allowance is None:
         return None
     return max(0, int(daily.allowance) - int(daily.used))
+
+
+def _save_owners(uow: UnitOfWork, records: Sequence[object], now: datetime) -> None:
+    """Users, queues and owners of a page, kept for routing (it maps reps' emails to owner ids)."""
+    owners = [CrmOwner(r.system, r.owner_id, r.email, r.active, r.is_queue) for r in records
+              if isinstance(r, OwnerRecord)]
+    uow.assignments.save_owners(owners, now)
 
 
 def _chunks(people: Sequence[str]) -> list[Sequence[str]]:
