@@ -7,10 +7,15 @@ from hypothesis import strategies as st
 
 from leadsync.domain.model import System
 from leadsync.domain.planner import (
+    CORRECTION_WINDOW,
+    MAX_CORRECTIONS,
     DesiredField,
+    Scalar,
     SideValue,
     Target,
+    WritePlan,
     canonical,
+    corrections_in,
     is_echo,
     mass_change_guard,
     plan_writes,
@@ -100,3 +105,100 @@ def test_two_way_outcome_does_not_depend_on_order(
     assert canonical(one[0]) == canonical(two[0])
     # The result is always one of the values on the table.
     assert canonical(one[0]) in {canonical(base), canonical(lv), canonical(rv)}
+
+
+# ----- a CRM user's override of a field leadsync owns: stale read, correction, loop guard -------------------
+SCORE = (LEAD, "Lead_Score__c")
+WROTE_AT = T - timedelta(hours=1)  # our last write of the score: 87
+
+
+def plan_over_our_write(held: Scalar, observed: datetime | None, corrections: list[datetime] | None = None,
+                        want: Scalar = 87) -> WritePlan:
+    return plan_writes([DesiredField(LEAD, "Lead_Score__c", want, person_id="p1")], {SCORE: held},
+                       {SCORE: value_hash(87)}, observed_at={} if observed is None else {LEAD: observed},
+                       written_at={SCORE: WROTE_AT}, corrections={SCORE: corrections or []}, now=T)
+
+
+def test_a_value_read_from_before_our_write_is_a_stale_read_and_left_alone() -> None:
+    for observed in (WROTE_AT - timedelta(minutes=5), WROTE_AT, None):  # before, at, unknown
+        plan = plan_over_our_write(40, observed)
+        assert plan.writes == ()
+        assert [(s.field, s.reason) for s in plan.skipped] == [("Lead_Score__c", "echo_of_our_write")]
+    # Without the times at all (callers that do not know them) a differing value stays a stale read.
+    bare = plan_writes([DesiredField(LEAD, "Lead_Score__c", 87)], {SCORE: 40}, {SCORE: value_hash(87)})
+    assert bare.writes == () and bare.skipped[0].reason == "echo_of_our_write"
+
+
+def test_a_value_changed_after_our_write_is_an_override_and_corrected() -> None:
+    plan = plan_over_our_write(40, WROTE_AT + timedelta(seconds=1))
+    [write] = plan.writes
+    assert (write.target, write.field, write.value, write.previous) == (LEAD, "Lead_Score__c", 87, 40)
+    assert write.corrects_override and write.value_hash == value_hash(87) and write.person_id == "p1"
+    assert write.note == "correcting an override of Lead_Score__c by the CRM (correction 1 of 3 within 24 h)"
+    assert plan.skipped == ()
+
+
+def test_an_override_is_not_a_correction_once_our_own_answer_changed() -> None:
+    plan = plan_over_our_write(40, WROTE_AT + timedelta(seconds=1), want=91)
+    [write] = plan.writes
+    assert write.value == 91 and not write.corrects_override and write.note == ""
+
+
+def test_the_loop_guard_stops_correcting_after_the_limit_within_the_window() -> None:
+    later = WROTE_AT + timedelta(minutes=30)
+    three = [T - timedelta(hours=20), T - timedelta(hours=6), T - timedelta(hours=1, minutes=30)]
+    limited = plan_over_our_write(40, later, three)
+    assert limited.writes == ()
+    [skip] = limited.skipped
+    assert (skip.field, skip.reason) == ("Lead_Score__c", "override_limit")
+    assert "after 3 corrections within 24 h" in skip.note
+    assert (T - timedelta(hours=20) + timedelta(hours=24)).isoformat() in skip.note  # when corrections resume
+
+    # A correction older than the window no longer counts: the third one in this window is allowed.
+    aged = [T - timedelta(hours=25), *three[1:]]
+    [write] = plan_over_our_write(40, later, aged).writes
+    assert write.corrects_override and "correction 3 of 3" in write.note
+
+
+def test_the_loop_guard_limit_and_window_are_parameters() -> None:
+    two_hours_ago = [T - timedelta(hours=2)]  # outside a one-hour window
+    once = plan_writes([DesiredField(LEAD, "Lead_Score__c", 87)], {SCORE: 40}, {SCORE: value_hash(87)},
+                       observed_at={LEAD: T}, written_at={SCORE: WROTE_AT}, corrections={SCORE: two_hours_ago},
+                       now=T, max_corrections=1, window=timedelta(hours=1))
+    assert once.writes[0].note.endswith("(correction 1 of 1 within 1 h)")
+    never = plan_writes([DesiredField(LEAD, "Lead_Score__c", 87)], {SCORE: 40}, {SCORE: value_hash(87)},
+                        observed_at={LEAD: T}, written_at={SCORE: WROTE_AT}, now=T, max_corrections=0)
+    assert never.writes == () and never.skipped[0].reason == "override_limit"
+
+
+def test_corrections_are_the_writes_that_resend_the_value_written_before() -> None:
+    at = [T + timedelta(minutes=m) for m in range(6)]
+    history = [
+        (at[0], {"Lead_Score__c": 87, "Lead_Grade__c": "B"}),  # first writes: not corrections
+        (at[1], {"Lead_Score__c": "87.0"}),  # the same value again (as the outbox stores it): a correction
+        (at[2], {"Lead_Grade__c": "A"}),  # our answer changed: a write, not a correction
+        (at[3], {"Lead_Score__c": 87}),  # the previous score write sent 87 too
+        (at[4], {"Lead_Score__c": 91}),
+        (at[5], {"Lead_Score__c": 87, "Lead_Grade__c": "A"}),  # back to 87 is a change; the grade resent is not
+    ]
+    assert corrections_in(history) == {"Lead_Score__c": [at[1], at[3]], "Lead_Grade__c": [at[5]]}
+
+
+@given(gaps=st.lists(st.integers(min_value=1, max_value=36 * 60), min_size=1, max_size=40))
+def test_an_override_storm_is_corrected_at_most_the_limit_in_any_window(gaps: list[int]) -> None:
+    """A user (or a workflow) overrides the score again before every cycle, at random intervals: whatever
+    the rhythm, no 24-hour window holds more than MAX_CORRECTIONS corrections, and an override met with
+    room left in the window is always corrected."""
+    now, written_at, corrected = T, T - timedelta(minutes=1), []
+    for gap in gaps:
+        now += timedelta(minutes=gap)
+        plan = plan_writes([DesiredField(LEAD, "Lead_Score__c", 87)], {SCORE: 40}, {SCORE: value_hash(87)},
+                           observed_at={LEAD: now - timedelta(seconds=30)}, written_at={SCORE: written_at},
+                           corrections={SCORE: corrected}, now=now)
+        room = sum(1 for c in corrected if now - CORRECTION_WINDOW < c) < MAX_CORRECTIONS
+        assert bool(plan.writes) == room
+        if plan.writes:
+            corrected.append(now)
+            written_at = now
+    for start in corrected:
+        assert sum(1 for c in corrected if start <= c < start + CORRECTION_WINDOW) <= MAX_CORRECTIONS

@@ -2,10 +2,16 @@
 
 Inputs are plain values: what leadsync wants each mapped field to hold (already put through the value
 maps), what the target record holds now, and a hash of the last value leadsync wrote there. A field is
-written only when it is leadsync's to write, differs from what the target holds, *and* differs from
-what we last wrote. The last condition is what ends sync loops: if a CRM user overwrites one of our
-fields and our own answer has not changed, we do not fight them every cycle. (The audit report shows
-the override.)
+written when it is leadsync's to write and differs both from what the target holds and from what we
+last wrote. The last condition is what ends sync loops: our own write coming back is not news.
+
+When the target holds something else than the value we wrote *and still want*, two cases look alike and
+are told apart by time. The record as pulled was last modified at or before our write: a stale read
+(HubSpot's search index lags, an overlap re-read), left alone. It was modified after our write: a CRM
+user (or a workflow) overrode a field leadsync owns, and the next write corrects it. A field overridden
+again and again (a workflow resetting it) is corrected at most :data:`MAX_CORRECTIONS` times per
+:data:`CORRECTION_WINDOW`; beyond that the override stands, skipped as ``override_limit``, until the
+window moves on (reliability: sync loops, loop termination).
 
 HubSpot refuses to move ``lifecyclestage`` backwards in one step; such a write is planned as clear then
 set, in two requests, and flagged so the connector applies it that way.
@@ -20,9 +26,9 @@ import hashlib
 import json
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from leadsync.domain.model import System
 
@@ -36,6 +42,11 @@ HUBSPOT_STAGE_ORDER: tuple[str, ...] = (
 )
 HUBSPOT_STAGE_FIELD = "lifecyclestage"
 
+# The loop guard on corrections: a field of a record overridden in its CRM is corrected at most this many
+# times within the window, so a workflow that resets it costs a few writes a day, not one every cycle.
+MAX_CORRECTIONS = 3
+CORRECTION_WINDOW = timedelta(hours=24)
+
 
 @dataclass(frozen=True, slots=True, order=True)
 class Target:
@@ -44,6 +55,9 @@ class Target:
     system: System
     object: str
     record_id: str
+
+
+Key = tuple[Target, str]  # (record, field)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,13 +78,16 @@ class FieldWrite:
     value_hash: str
     clear_first: bool = False
     person_id: str | None = None
+    corrects_override: bool = False  # re-sends our value over a CRM user's override of it
+    note: str = ""  # for people (the dry run): why a correction is written
 
 
 @dataclass(frozen=True, slots=True)
 class Skip:
     target: Target
     field: str
-    reason: str  # "not_owned", "unchanged", "echo_of_our_write"
+    reason: str  # "not_owned", "unchanged", "echo_of_our_write", "override_limit"
+    note: str = ""
 
 
 @dataclass(frozen=True)
@@ -125,10 +142,23 @@ def value_hash(value: Scalar) -> str:
 
 def plan_writes(
     desired: Iterable[DesiredField],
-    current: Mapping[tuple[Target, str], Scalar],
-    last_written: Mapping[tuple[Target, str], str],
+    current: Mapping[Key, Scalar],
+    last_written: Mapping[Key, str],
+    *,
+    observed_at: Mapping[Target, datetime] | None = None,
+    written_at: Mapping[Key, datetime] | None = None,
+    corrections: Mapping[Key, Sequence[datetime]] | None = None,
+    now: datetime | None = None,
+    max_corrections: int = MAX_CORRECTIONS,
+    window: timedelta = CORRECTION_WINDOW,
 ) -> WritePlan:
-    """Compare desired values with the targets and our last writes; deterministic order of writes."""
+    """Compare desired values with the targets and our last writes; deterministic order of writes.
+
+    ``observed_at``: each target's server modification time as pulled; ``written_at``: when our last
+    write of each field was acknowledged; ``corrections``: when we corrected an override of each field
+    before (older ones are ignored, only the ``window`` before ``now`` counts). Without them a held value
+    that differs from our last write is taken for a stale read, as it always was.
+    """
     writes: list[FieldWrite] = []
     skipped: list[Skip] = []
     for want in sorted(desired, key=lambda d: (d.target, d.field)):
@@ -141,14 +171,62 @@ def plan_writes(
             skipped.append(Skip(want.target, want.field, "unchanged"))
             continue
         digest = value_hash(want.value)
-        if last_written.get(key) == digest:
-            skipped.append(Skip(want.target, want.field, "echo_of_our_write"))
-            continue
+        note = ""
+        if last_written.get(key) == digest:  # the target holds something else than what we wrote and want
+            if not overridden_after_our_write(key, observed_at or {}, written_at or {}):
+                skipped.append(Skip(want.target, want.field, "echo_of_our_write"))
+                continue
+            recent = _recent(corrections.get(key, ()) if corrections else (), now, window)
+            if len(recent) >= max_corrections:
+                skipped.append(_limit_reached(want, recent, window))
+                continue
+            note = (f"correcting an override of {want.field} by the CRM "
+                    f"(correction {len(recent) + 1} of {max_corrections} within {_hours(window)})")
         writes.append(FieldWrite(
             target=want.target, field=want.field, value=want.value, previous=held, value_hash=digest,
-            clear_first=_needs_clear(want, held), person_id=want.person_id,
+            clear_first=_needs_clear(want, held), person_id=want.person_id, corrects_override=bool(note),
+            note=note,
         ))
     return WritePlan(tuple(writes), tuple(skipped))
+
+
+def _limit_reached(want: DesiredField, recent: Sequence[datetime], window: timedelta) -> Skip:
+    resumes = f"after {(recent[0] + window).isoformat()}" if recent else "never (no corrections allowed)"
+    return Skip(want.target, want.field, "override_limit",
+                f"{want.field} overridden by the CRM again after {len(recent)} corrections within "
+                f"{_hours(window)}: the CRM's value stands; corrections resume {resumes}")
+
+
+def overridden_after_our_write(key: Key, observed_at: Mapping[Target, datetime],
+                               written_at: Mapping[Key, datetime]) -> bool:
+    """True when the record was modified after our last write of this field (so a value other than ours
+    there is somebody's edit, not a read from before our write became visible). Unknown times: False."""
+    observed, ours = observed_at.get(key[0]), written_at.get(key)
+    return observed is not None and ours is not None and observed > ours
+
+
+def _recent(times: Iterable[datetime], now: datetime | None, window: timedelta) -> list[datetime]:
+    """The correction times within ``window`` before ``now``, oldest first (all of them without ``now``)."""
+    return sorted(t for t in times if now is None or now - window < t <= now)
+
+
+def _hours(window: timedelta) -> str:
+    return f"{window.total_seconds() / 3600:g} h"
+
+
+def corrections_in(history: Iterable[tuple[datetime, Mapping[str, Scalar]]]) -> dict[str, list[datetime]]:
+    """When each field was corrected, from our applied writes of one record, oldest first: ``(applied at,
+    {field: value})``. A write of a field is a correction when it sends the value our previous write of
+    that field sent: the planner re-sends a value it wrote before only over an override."""
+    last: dict[str, str] = {}
+    found: dict[str, list[datetime]] = {}
+    for at, fields in history:
+        for name, value in fields.items():
+            digest = value_hash(value)
+            if last.get(name) == digest:
+                found.setdefault(name, []).append(at)
+            last[name] = digest
+    return found
 
 
 def _needs_clear(want: DesiredField, held: Scalar) -> bool:

@@ -2,8 +2,10 @@
 
 Reads only: the person's records (Salesforce lead/contact, HubSpot contact), their activities, deals
 and history are folded into a :class:`PersonState`; the pure core evaluates it; the planner compares the
-desired field values with what each target holds and with what we last wrote. Records held in
-quarantine for the same cause are left out (they are retried once the cause changes).
+desired field values with what each target holds and with what we last wrote (and, where a target holds
+something else than our last write, when the record was modified and how often we corrected it lately:
+a CRM user's override is corrected, within the planner's loop guard). Records held in quarantine for the
+same cause are left out (they are retried once the cause changes).
 """
 
 from __future__ import annotations
@@ -27,11 +29,11 @@ from leadsync.domain.model import (
     System,
     Transition,
 )
-from leadsync.domain.planner import FieldWrite, Scalar, Target, plan_writes, value_hash
+from leadsync.domain.planner import FieldWrite, Key, Scalar, Skip, Target, plan_writes, value_hash
 from leadsync.ledger import QuarantinedRecord, ScoreSnapshot, UnitOfWork
 from leadsync.rules.ruleset import RuleSet
 from leadsync.sync.reopen import crm_user_reopen
-from leadsync.sync.state import StoredRecord, SyncState, target_of
+from leadsync.sync.state import LastWrite, StoredRecord, SyncState, target_of
 
 
 @dataclass
@@ -42,12 +44,13 @@ class PersonPlan:
     evaluation: Evaluation
     transitions: list[Transition]
     writes: list[FieldWrite]
-    skipped: Counter[str]  # fields left alone, by reason (unchanged, echo_of_our_write, not_owned)
+    skipped: Counter[str]  # fields left alone, by reason (unchanged, echo_of_our_write, not_owned, override_limit)
     held: dict[Target, str] = field(default_factory=dict)  # target -> quarantine reason
     fingerprints: dict[Target, str] = field(default_factory=dict)
     snapshot: ScoreSnapshot | None = None
     known_before: bool = True  # had a lifecycle status before this cycle (the guard protects only those)
     targets: list[Target] = field(default_factory=list)  # the person's writable records
+    overrides_left: list[Skip] = field(default_factory=list)  # CRM overrides the loop guard leaves standing
 
 
 def _int(value: Any) -> int | None:
@@ -128,7 +131,9 @@ class ChunkState:
     activities: dict[str, list[Activity]]
     history: dict[str, list[Transition]]
     contact: dict[str, list[ContactStatusChange]]
-    written: dict[tuple[Target, str], str]  # our last written hash per (record, field)
+    written: dict[Key, str]  # our last written hash per (record, field)
+    written_at: dict[Key, datetime]  # ... and when it was written
+    corrections: dict[Key, list[datetime]]  # when we corrected overrides (only of records that may need one)
     quarantined: dict[tuple[System, str, str], QuarantinedRecord]
     latest_scores: dict[str, ScoreSnapshot]
 
@@ -147,13 +152,27 @@ def load_chunk(uow: UnitOfWork, state: SyncState, person_ids: Sequence[str]) -> 
     for ref, links in state.opportunities_by_record(refs).items():
         deals[refs[ref]].update((k.opportunity_id, k.is_closed, k.is_won, k.modstamp) for k in links)
     targets = [target_of(r.ref) for recs in records.values() for r in recs if r.writable]
+    last = state.last_writes(targets)
+    suspects = _overridden_since_our_write([r for recs in records.values() for r in recs if r.writable], last)
     return ChunkState(
         family=family, records=records, deals={p: sorted(d) for p, d in deals.items()},
         activities=uow.activities.for_people(everyone), history=uow.transitions.for_people(everyone),
-        contact=uow.transitions.contact_status_for_people(everyone), written=state.last_written(targets),
+        contact=uow.transitions.contact_status_for_people(everyone),
+        written={k: w.value_hash for k, w in last.items()}, written_at={k: w.written_at for k, w in last.items()},
+        corrections=state.corrections(suspects) if suspects else {},
         quarantined=uow.quarantine.get_many((t.system, t.object, t.record_id) for t in targets),
         latest_scores=uow.scores.latest_for(person_ids),
     )
+
+
+def _overridden_since_our_write(records: Sequence[StoredRecord], last: Mapping[Key, LastWrite]) -> list[Target]:
+    """Records that hold something else than our last write of a field and were modified after it: only
+    these can need a correction, so only their correction history is read."""
+    by_target = {target_of(r.ref): r for r in records}
+    found = {target for (target, name), write in last.items()
+             if (record := by_target.get(target)) is not None and record.modstamp > write.written_at
+             and value_hash(record.current.get(name)) != write.value_hash}
+    return sorted(found)
 
 
 def person_state(chunk: ChunkState, person_id: str, ruleset: RuleSet) -> tuple[PersonState, list[StoredRecord]]:
@@ -240,10 +259,12 @@ def _plan(uow: UnitOfWork, chunk: ChunkState, person_id: str, ruleset: RuleSet, 
     targets = sorted(writable)
     desired = desired_fields(evaluation, targets, ruleset.fields)
     current = {(t, f.field): writable[t].current.get(f.field) for t in targets for f in desired if f.target == t}
-    plan = plan_writes(desired, current, chunk.written)
+    plan = plan_writes(desired, current, chunk.written, observed_at={t: writable[t].modstamp for t in targets},
+                       written_at=chunk.written_at, corrections=chunk.corrections, now=now)
     result = PersonPlan(person_id, evaluation, transitions, list(plan.writes),
                         Counter(skip.reason for skip in plan.skipped),
-                        known_before=person_state_.lifecycle_status is not None, targets=targets)
+                        known_before=person_state_.lifecycle_status is not None, targets=targets,
+                        overrides_left=[s for s in plan.skipped if s.reason == "override_limit"])
     _hold_quarantined(chunk, result, writable, ruleset.version)
     result.snapshot = _snapshot(chunk.latest_scores.get(person_id), evaluation, ruleset.version, now)
     return result

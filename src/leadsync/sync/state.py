@@ -25,11 +25,11 @@ import sqlalchemy as sa
 from leadsync.connectors.port import OpportunityRecord
 from leadsync.domain.identity import RecordRef
 from leadsync.domain.model import CrmFacts, OwnerKind, System
-from leadsync.domain.planner import Scalar, Target
+from leadsync.domain.planner import Key, Scalar, Target, corrections_in
 from leadsync.ledger import IdentityKind, Ledger, SchemaOutOfDate, UnitOfWork
 from leadsync.ledger.engine import WRITE_OPTION
 from leadsync.ledger.records import IntentRecord, IntentState
-from leadsync.ledger.schema import SYNC_TABLES, activities, written_values
+from leadsync.ledger.schema import SYNC_TABLES, activities, write_intents, written_values
 from leadsync.ledger.sync_state import OpportunityLink, RecordKey, SyncRecordRow, chunks
 
 # The ledger identity kind and the object a write names, for each record kind of each system.
@@ -91,6 +91,14 @@ class StoredRecord:
     def writable(self) -> bool:
         """A deleted record or a converted lead is history, not a place to write."""
         return not self.deleted and not (self.ref.kind == "lead" and self.facts.is_converted)
+
+
+@dataclass(frozen=True, slots=True)
+class LastWrite:
+    """Our last write of one field of one record: the hash of the value and when it was applied."""
+
+    value_hash: str
+    written_at: datetime
 
 
 def facts_to_json(facts: CrmFacts) -> dict[str, Any]:
@@ -231,16 +239,40 @@ class SyncState:
                 found[(r.source, r.source_id)] = (r.person_id, r.type, r.occurred_at, dict(r.properties))
         return found
 
-    def last_written(self, targets: Iterable[Target]) -> dict[tuple[Target, str], str]:
+    def last_written(self, targets: Iterable[Target]) -> dict[Key, str]:
         """Our last written value hash per (target, field), for a set of targets."""
-        out: dict[tuple[Target, str], str] = {}
+        return {key: last.value_hash for key, last in self.last_writes(targets).items()}
+
+    def last_writes(self, targets: Iterable[Target]) -> dict[Key, LastWrite]:
+        """Our last write per (target, field), with its time, for a set of targets."""
+        out: dict[Key, LastWrite] = {}
         t = written_values
         keys = [(g.system.value, g.object, g.record_id) for g in dict.fromkeys(targets)]
         for chunk in chunks(keys):
             query = sa.select(t).where(sa.tuple_(t.c.system, t.c.object, t.c.record_id).in_(chunk))
             for r in self.conn.execute(query):
-                out[(Target(System(r.system), r.object, r.record_id), r.field)] = r.value_hash
+                out[(Target(System(r.system), r.object, r.record_id), r.field)] = LastWrite(r.value_hash, r.written_at)
         return out
+
+    def corrections(self, targets: Iterable[Target]) -> dict[Key, list[datetime]]:
+        """When we corrected a CRM user's override of each field of these records, oldest first.
+
+        Read from the outbox's applied intents (nothing extra is stored): intents applied together (an
+        older failed attempt settled with its successor) count as one write. The outbox has no index on the
+        record, so callers ask only about records a user may have overridden, which are few."""
+        t = write_intents
+        history: dict[Target, dict[datetime, dict[str, Scalar]]] = {}
+        keys = [(g.system.value, g.object, g.record_id) for g in dict.fromkeys(targets)]
+        for chunk in chunks(keys):
+            query = sa.select(t.c.target, t.c.object, t.c.record_id, t.c.fields, t.c.updated_at).where(
+                t.c.state == IntentState.APPLIED.value,
+                sa.tuple_(t.c.target, t.c.object, t.c.record_id).in_(chunk),
+            ).order_by(t.c.updated_at, t.c.id)
+            for r in self.conn.execute(query):
+                target = Target(System(r.target), r.object, r.record_id)
+                history.setdefault(target, {}).setdefault(r.updated_at, {}).update(r.fields)
+        return {(target, name): times for target, writes in history.items()
+                for name, times in corrections_in(sorted(writes.items())).items()}
 
     def intents_in(self, state: IntentState, limit: int = 10_000) -> list[IntentRecord]:
         """Open intents in ``state``, oldest first; beyond ``limit`` the rest wait for the next cycle."""
