@@ -48,6 +48,13 @@ def api_budget(runs: list[SyncRun]) -> dict[str, dict[str, Any]]:
     return budget
 
 
+def repairs(counts: dict[str, int]) -> str:
+    """A reconciliation's repairs, e.g. ``; repaired: missing salesforce 2, orphaned hubspot 1`` ('' if none)."""
+    done = [f"{side} {key.partition('.')[2]} {n}" for side in ("missing", "orphaned")
+            for key, n in sorted(counts.items()) if key.startswith(f"repaired_{side}.") and n]
+    return f"; repaired: {', '.join(done)}" if done else ""
+
+
 def gather(uow: UnitOfWork) -> dict[str, Any]:
     snap = snapshot.take(uow)
     quarantined = uow.quarantine.held(limit=SHOWN_ITEMS)
@@ -78,7 +85,7 @@ def render_text(status: dict[str, Any]) -> str:
         calls = ", ".join(f"{s} {n}" for s, n in run["api_calls"].items()) or "no API calls"
         problems = f"; {run['error_count']} error(s): {run['errors'][0]}" if run["errors"] else ""
         lines.append(f"  {run['started_at']}  {run['kind']:<10} {run['status']:<9} epoch {run['epoch']}; "
-                     f"{calls}{problems}")
+                     f"{calls}{repairs(run['counts'])}{problems}")
     if not status["runs"]:
         lines.append("  none yet")
     lines.append("watermarks:")

@@ -35,6 +35,8 @@ def test_status_shows_leader_runs_watermarks_budget_quarantine_and_breaches(ledg
         return JobOutcome(api_calls={"hubspot": 12}, budget_remaining={"hubspot": 321_000})
 
     runner.run(FunctionJob("sync", spent))
+    repaired = {"repaired_missing.salesforce": 2, "repaired_missing.hubspot": 0, "repaired_orphaned.hubspot": 1}
+    runner.run(FunctionJob("reconcile", lambda ctx: JobOutcome(counts=dict(repaired))))
     with ledger.unit_of_work() as uow:
         uow.quarantine.put(System.HUBSPOT, "contacts", "901", "INVALID_OPTION: 'Warm' is not an option", "f1", now)
         uow.people.ensure(["p1"], now)
@@ -47,7 +49,8 @@ def test_status_shows_leader_runs_watermarks_budget_quarantine_and_breaches(ledg
     assert done.returncode == 0, done.stderr
     status = json.loads(done.stdout)
     assert status["leader"]["holder"] == "host-a:4242" and status["leader"]["epoch"] == 1
-    assert [r["status"] for r in status["runs"]] == ["succeeded", "succeeded"]
+    assert [r["status"] for r in status["runs"]] == ["succeeded"] * 3
+    assert status["runs"][0]["kind"] == "reconcile" and status["runs"][0]["counts"] == repaired
     assert status["watermarks"] == [{"stream": "sync", "value": "2", "ids_at_value": 0}]
     assert status["api_budget"]["hubspot"]["remaining"] == 321_000
     assert status["api_budget"]["hubspot"]["last_run_calls"] == 12
@@ -59,6 +62,8 @@ def test_status_shows_leader_runs_watermarks_budget_quarantine_and_breaches(ledg
     assert "leader: host-a:4242 (epoch 1" in text
     assert "hubspot      last run used 12; 321000 left" in text
     assert "hubspot contacts 901: INVALID_OPTION" in text and "open SLA breaches: 1" in text
+    [reconciled] = [line for line in text.splitlines() if " reconcile " in line]
+    assert reconciled.endswith("no API calls; repaired: missing salesforce 2, orphaned hubspot 1")
 
 
 def test_status_on_a_database_without_a_schema_says_what_to_do(tmp_path: Path) -> None:
