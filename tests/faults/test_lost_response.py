@@ -1,11 +1,12 @@
 """Reliability test 2: a write's response is lost after the server committed it (``drop_after_commit``
-on the write endpoint). Nothing is written twice into the ledger's history, the intent is resolved by
-reading (read-back of pending intents, or the re-pull of records that already hold the value), and the
-end state equals the undisturbed run's."""
+on the write endpoint). The write is not re-sent: the connector reads its records back at once (one
+read-back call) and each record that holds what was sent is applied. Nothing is sent twice on the wire
+or written twice into the ledger's history, and the end state equals the undisturbed run's."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -23,18 +24,40 @@ from .harness import (
 
 PERSONS = 12
 WRITE_ENDPOINTS = [("sf", "composite.sobjects"), ("hs", "contacts.batch_update")]
+READ_BACK = {"sf": "query", "hs": "contacts.batch_read"}
+
+
+def log_routes(emulator: Any) -> list[str]:
+    """Every request the emulator receives, by route name, in order (faults included)."""
+    seen: list[str] = []
+    original = emulator._run
+
+    def run(route: Any, request: Any) -> Any:
+        seen.append(route.name)
+        return original(route, request)
+
+    emulator._run = run
+    return seen
 
 
 @pytest.mark.parametrize(("system", "endpoint"), WRITE_ENDPOINTS)
 def test_one_lost_write_response_ends_as_the_undisturbed_run(
         system: str, endpoint: str, ledger_url: str, tmp_path: Path, reference: ReferenceRun) -> None:
-    expected, _ = reference(PERSONS, 7)
+    expected, reference_writes = reference(PERSONS, 7)
     with rig(tmp_path / "faulty", ledger_url=ledger_url, persons=PERSONS, seed=7) as faulty:
         emulator = faulty.sandbox.sf if system == "sf" else faulty.sandbox.hs
+        routes = log_routes(emulator)
         fault = emulator.faults.add(kind="drop_after_commit", endpoint=endpoint, times=1)
-        faulty.run_until_quiet()
+        first = faulty.cycle()
 
         assert fault.fired == 1
+        lost = routes.index(endpoint)  # the first write met the fault; the very next request reads it back
+        assert routes[lost + 1] == READ_BACK[system], routes[lost:lost + 3]
+        assert first.outcome.failed == 0  # the read-back found what the server had committed: applied
+        faulty.run_until_quiet()
+        # Exactly the undisturbed run's write calls (the lost one was not re-sent), nothing twice on the wire.
+        assert faulty.write_calls() == reference_writes
+        assert_nothing_sent_twice(faulty)
         outcome = faulty.outcome()
         assert_same_outcome(outcome, expected)
         assert_not_written_twice(outcome, expected)
@@ -47,16 +70,20 @@ def test_every_response_lost_for_a_cycle_then_no_write_is_resent_once_the_record
     expected, _ = reference(PERSONS, 7)
     with rig(tmp_path / "faulty", ledger_url=ledger_url, persons=PERSONS, seed=7) as faulty:
         emulator = faulty.sandbox.sf if system == "sf" else faulty.sandbox.hs
+        routes = log_routes(emulator)
         emulator.faults.add(kind="drop_after_commit", endpoint=endpoint, times=None)
         first = faulty.cycle()
-        assert first.outcome.failed > 0  # the calls ended without an answer: failed, not applied
+        # No answer came, but each write is read back once, right after it, and found committed: applied.
+        writes = [n for n, name in enumerate(routes) if name == endpoint]
+        assert writes and all(routes[n + 1] == READ_BACK[system] for n in writes)
+        assert first.outcome.failed == 0 and first.outcome.applied > 0
         emulator.faults.clear()
         before = faulty.outcome()
         later = faulty.run_until_quiet()
 
-        # The server had committed what it was sent: the next cycles read that and send only what is
-        # still missing (HubSpot's set after a clear that never got its answer), never a held value.
+        # The server had committed what it was sent: the next cycles send nothing it already holds.
         assert_no_write_of_a_held_value(later, before)
+        assert_nothing_sent_twice(faulty)
         outcome = faulty.outcome()
         assert_same_outcome(outcome, expected)
         assert_transitions_legal(faulty)

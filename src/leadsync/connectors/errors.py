@@ -5,6 +5,8 @@ this small hierarchy, so the sync engine decides on meaning, never on status cod
 
 - :class:`TransientError` (and :class:`RateLimited`): worth retrying, after ``retry_after`` seconds
   when the server said so. Only 429, 5xx, connection failures, timeouts and record-lock errors.
+  :class:`ResponseLost` is the transient error of a write that may have been committed: never retried
+  by the policy, resolved by reading back.
 - :class:`QuotaExhausted`: the daily allocation (or our configured share of it) is spent. Retrying
   would only burn more of it: the run stops cleanly and resumes on a later cycle.
 - :class:`AuthError` / :class:`SessionExpired`: credentials refused, or a session that died and may be
@@ -62,6 +64,12 @@ class TransientError(ConnectorError):
     ) -> None:
         super().__init__(message, system=system, status=status, error_code=error_code, fields=fields)
         self.retry_after = retry_after
+
+
+class ResponseLost(TransientError):
+    """A write whose request may have reached the server, but whose answer never came (a read timeout, a
+    connection reset after sending, a gateway error). The server may have committed it: it is never
+    re-sent blindly; the connector reads its targets back to learn what they hold."""
 
 
 class RateLimited(TransientError):

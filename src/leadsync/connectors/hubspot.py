@@ -47,7 +47,7 @@ from hubspot.crm.objects import (
 
 from leadsync.config.settings import Settings
 from leadsync.connectors import hubspot_convert as convert
-from leadsync.connectors.errors import ConnectorError, PermanentError, TransientError
+from leadsync.connectors.errors import ConnectorError, PermanentError, ResponseLost, TransientError
 from leadsync.connectors.hubspot_client import HubSpotConnection
 from leadsync.connectors.hubspot_search import Hit, KeysetSearch, SearchAnswer
 from leadsync.connectors.port import (
@@ -142,7 +142,7 @@ class HubSpotConnector:
                                      status=response.status, error_code="BAD_REPLY") from exc
             return parsed, response.status, response.headers
 
-        data: dict[str, Any] = self.connection.call(once, kind=kind)
+        data: dict[str, Any] = self.connection.call(once, kind=kind, write=write)
         return data
 
     def _note_date(self, headers: Any) -> None:
@@ -378,7 +378,9 @@ class HubSpotConnector:
         """Batch updates of 100 records, one result per target in first-seen order.
 
         Backward ``lifecyclestage`` moves (``clear_first``): one batch clearing those fields first, then
-        the set, then a read-back; their results say what the record holds. Per-record 207 errors and
+        the set, then a read-back; their results say what the record holds. A batch whose answer is lost
+        (it may have been committed) is not resent: its records are read back, and each is ok when it
+        holds every value sent, a transient failure otherwise. Per-record 207 errors and
         whole-batch failures after retries become results (transient or permanent); only
         :class:`QuotaExhausted` and :class:`AuthError` propagate, since the run must stop (batches
         already sent are then resolved by :meth:`read_current`).
@@ -414,6 +416,9 @@ class HubSpotConnector:
                     f"{object_type}.batch_update", lambda hs: hs.crm.objects.batch_api.update_with_http_info,
                     write=True, object_type=object_type,
                     batch_input_simple_public_object_batch_input=BatchInputSimplePublicObjectBatchInput(inputs=inputs))
+            except ResponseLost as lost:  # it may have been committed: read back, never resend blindly
+                self._resolve_lost(chunk, properties, lost, results)
+                continue
             except (TransientError, PermanentError) as error:  # quota and auth errors stop the run
                 for target in chunk:
                     results[target] = _failed(target, error, fields)
@@ -430,6 +435,28 @@ class HubSpotConnector:
                 else:
                     results[target] = WriteResult(target, False, "UNCONFIRMED", "the batch answer did not mention "
                                                   "this record", tuple(properties[target]), transient=True)
+
+    def _resolve_lost(self, chunk: list[Target], properties: Mapping[Target, dict[str, str]], lost: ResponseLost,
+                      results: dict[Target, WriteResult]) -> None:
+        """A batch whose answer was lost: one read-back says, per record, whether it took the write (it holds
+        every value sent) or not (a transient failure, so the next cycle plans it again)."""
+        fields = sorted({f for t in chunk for f in properties[t]})
+        try:
+            held = self.read_current(chunk, fields)
+        except (TransientError, PermanentError) as error:
+            for target in chunk:
+                results[target] = WriteResult(target, False, "RESPONSE_LOST", f"{lost.message}; the read-back "
+                                              f"failed too ({error.message})", tuple(properties[target]), True)
+            return
+        for target in chunk:
+            now = held.get(target)
+            if now is not None and all(canonical(now.get(f)) == canonical(v) for f, v in properties[target].items()):
+                results[target] = WriteResult(target, True, fields=tuple(properties[target]))
+            else:
+                results[target] = WriteResult(target, False, "RESPONSE_LOST", f"{lost.message}; the record does "
+                                              "not hold it", tuple(properties[target]), transient=True)
+        log.warning("hubspot.write_response_lost", records=len(chunk),
+                    took=sum(1 for t in chunk if results[t].ok))
 
     def _confirm(self, targets: list[Target], wanted: Mapping[Target, Mapping[str, FieldWrite]],
                  results: dict[Target, WriteResult]) -> None:

@@ -196,7 +196,7 @@ class HubSpotConnection:
             )
         return cls(access_token=token, **kwargs)
 
-    def call(self, fn: Callable[[HubSpot], Any], *, kind: str = DEFAULT_KIND) -> Any:
+    def call(self, fn: Callable[[HubSpot], Any], *, kind: str = DEFAULT_KIND, write: bool = False) -> Any:
         def once() -> Any:
             result = fn(self.client)
             if not (isinstance(result, tuple) and len(result) == 3 and isinstance(result[1], int)):
@@ -205,7 +205,7 @@ class HubSpotConnection:
             self.limiter.observe({str(k): str(v) for k, v in dict(headers or {}).items()})
             return data
 
-        return self.policy.call(once, kind=kind)
+        return self.policy.call(once, kind=kind, write=write)
 
     def close(self) -> None:
         factory = self.client.config.get("api_factory")

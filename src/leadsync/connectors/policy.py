@@ -7,6 +7,11 @@ Retrying (:class:`HttpPolicy`): tenacity with exponential backoff and jitter, ne
   server's ``Retry-After``, bounded in attempts and in total time, and only for
   :class:`~leadsync.connectors.errors.TransientError` (429, 5xx, connection errors, timeouts, lock
   errors). A 401 ``INVALID_SESSION_ID`` triggers at most one re-login per call and a few per minute.
+Writes (``call(..., write=True)``) are retried only on failures that prove the server did not act: a
+  429, a 503, a 423 or a record-lock error (the server refused), or a connection that was never made
+  (refused, connect timeout, name resolution). A read timeout, a reset after the request went out or
+  another 5xx (a gateway may have passed it on) may come after the commit: they end the call with
+  :class:`~leadsync.connectors.errors.ResponseLost`, and the connector reads its targets back.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from leadsync.connectors.errors import (
     PermanentError,
     QuotaExhausted,
     RateLimited,
+    ResponseLost,
     SessionExpired,
     TransientError,
 )
@@ -204,6 +210,41 @@ _TRANSIENT_TRANSPORT: tuple[type[BaseException], ...] = (
 )
 
 
+# Transport failures that happen before a request is sent: nothing reached the server.
+_NOT_SENT: tuple[type[BaseException], ...] = (
+    urllib3.exceptions.NewConnectionError,  # refused, unreachable, name not resolved
+    urllib3.exceptions.ConnectTimeoutError,
+    requests.exceptions.ConnectTimeout,
+    ConnectionRefusedError,
+)
+# Replies that say the server did not act on the request.
+WRITE_SAFE_STATUSES = frozenset({423, 429, 503})
+
+
+def never_sent(exc: BaseException | None) -> bool:
+    """True when ``exc`` (or the cause it wraps) proves the request never reached the server."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, _NOT_SENT):
+            return True
+        if isinstance(exc, urllib3.exceptions.MaxRetryError):
+            exc = exc.reason
+            continue
+        wrapped = exc.args[0] if exc.args and isinstance(exc.args[0], BaseException) else None
+        exc = wrapped or exc.__cause__ or exc.__context__
+    return False
+
+
+def write_may_have_landed(error: ConnectorError, exc: BaseException) -> bool:
+    """Whether a failed write may still have been committed by the server (so it must not be resent)."""
+    if not isinstance(error, TransientError) or isinstance(error, RateLimited | ResponseLost):
+        return False
+    if error.status is not None:
+        return error.status not in WRITE_SAFE_STATUSES and error.error_code not in SALESFORCE_LOCK_CODES
+    return not never_sent(exc)
+
+
 def classify_transport(system: str, exc: BaseException) -> ConnectorError | None:
     """Failures without a reply. TLS failures are permanent: a bad certificate does not heal in seconds."""
     name = type(exc).__name__
@@ -259,17 +300,19 @@ class HttpPolicy:
         self._lock = threading.Lock()
 
     # -- public ---------------------------------------------------------------------------------
-    def call(self, fn: Callable[[], T], *, kind: str = DEFAULT_KIND, paced: bool = True) -> T:
+    def call(self, fn: Callable[[], T], *, kind: str = DEFAULT_KIND, paced: bool = True, write: bool = False) -> T:
         """Run ``fn`` under the policy; raise a :class:`ConnectorError` when it cannot succeed.
 
         ``kind`` picks the limiter's windows (``"search"`` for HubSpot search). ``paced=False`` skips the
-        limiter for requests outside the API allocation (OAuth token requests).
+        limiter for requests outside the API allocation (OAuth token requests). ``write=True``: a failure
+        after which the server may have committed raises :class:`ResponseLost` at once, never retried.
         """
-        state = {"relogged": False}
+        state = {"relogged": False, "write": write}
         retrying = tenacity.Retrying(
             stop=self._stop_after(self.clock()),
             wait=self._wait,
-            retry=tenacity.retry_if_exception_type(TransientError),
+            retry=tenacity.retry_if_exception_type(TransientError)
+            & tenacity.retry_if_not_exception_type(ResponseLost),
             sleep=self.sleep,
             before_sleep=self._count_retry,
             reraise=True,
@@ -293,7 +336,7 @@ class HttpPolicy:
     # -- one attempt ------------------------------------------------------------------------------
     def _attempt(self, fn: Callable[[], T], kind: str | None, state: dict[str, bool]) -> T:
         try:
-            return self._once(fn, kind)
+            return self._once(fn, kind, write=state["write"])
         except SessionExpired as expired:
             if self.relogin is None or state["relogged"]:
                 why = "cannot be renewed" if self.relogin is None else "refused after re-login"
@@ -304,14 +347,14 @@ class HttpPolicy:
             self._relogin_or_fail(expired)
             state["relogged"] = True
         try:
-            return self._once(fn, kind)
+            return self._once(fn, kind, write=state["write"])
         except SessionExpired as again:
             raise AuthError(
                 f"session refused right after re-login: {again.message}", system=self.system,
                 status=again.status, error_code=again.error_code,
             ) from again
 
-    def _once(self, fn: Callable[[], T], kind: str | None) -> T:
+    def _once(self, fn: Callable[[], T], kind: str | None, *, write: bool = False) -> T:
         if kind is None:
             self.counters.add(self.system, "unpaced_calls")
         elif self.limiter is not None:
@@ -326,6 +369,12 @@ class HttpPolicy:
                 raise  # a bug, not an API failure: surface it as it is
             if isinstance(error, RateLimited):
                 self.counters.add(self.system, "rate_limited")
+            if write and write_may_have_landed(error, exc):
+                self.counters.add(self.system, "responses_lost")
+                assert isinstance(error, TransientError)
+                raise ResponseLost(f"the answer to a write was lost ({error.message}); it may have been "
+                                   "committed, so it is read back, not resent", system=self.system,
+                                   status=error.status, error_code="RESPONSE_LOST") from exc
             if error is exc:
                 raise
             raise error from exc

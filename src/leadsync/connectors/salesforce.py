@@ -7,11 +7,16 @@ counts them), so :meth:`SalesforceConnector.calls` matches what the server saw.
 Pull cost: one ``queryAll`` per stream and window plus one ``query_more`` per further page of
 ``batch_size`` records. ``queryAll`` (not ``query``) so that records in the recycle bin arrive in the
 same keyset as ``deleted=True`` records, at no extra call. User and Group have no ``IsDeleted`` and are
-read with ``query``. The Opportunity stream spends one more query per page (per 200 accounts) to find the
-contacts of each deal's account; a deal's ``ContactId`` (set by lead conversion) needs none.
+read with ``query``. The overlap re-read before the watermark (for rows committed late) leaves out rows
+the integration user modified last (our write-backs, already seen), so a write-back is read back once,
+not every cycle for the length of the overlap. The Opportunity stream spends one more query per page
+(per 200 accounts) to find the contacts of each deal's account; a deal's ``ContactId`` (set by lead
+conversion) needs none.
 
 Writes: ``PATCH composite/sobjects`` with ``allOrNone=false``, at most 200 records per call, one object
-type per call; each result is matched to its record by position.
+type per call; each result is matched to its record by position. A call whose answer is lost after it
+may have reached the org is not resent (the policy's ``write=True``): its records are read back, and each
+is ok when it holds every value sent, a transient failure otherwise.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ from simple_salesforce.api import Salesforce
 
 from leadsync.config.settings import Settings
 from leadsync.connectors import salesforce_convert as convert
-from leadsync.connectors.errors import ConnectorError, PermanentError, TransientError
+from leadsync.connectors.errors import ConnectorError, PermanentError, ResponseLost, TransientError
 from leadsync.connectors.policy import SALESFORCE_LOCK_CODES
 from leadsync.connectors.port import CallCounts, Page, PreflightProblem, PulledRecord, WriteResult
 from leadsync.connectors.ratelimit import CallCounters, Clock
@@ -40,7 +45,7 @@ from leadsync.domain.contact_status import ContactStatusRules
 from leadsync.domain.fields import FieldMappings, possible_values
 from leadsync.domain.lifecycle import LifecycleRules
 from leadsync.domain.model import System
-from leadsync.domain.planner import FieldWrite, Scalar, Target
+from leadsync.domain.planner import FieldWrite, Scalar, Target, canonical
 from leadsync.domain.watermark import Watermark, Window, keyset_after
 
 T = TypeVar("T")
@@ -103,7 +108,7 @@ class SalesforceConnector:
                 self._counts.by_endpoint[endpoint] = self._counts.by_endpoint.get(endpoint, 0) + 1
             return fn(sf)
 
-        return self.connection.call(counted)
+        return self.connection.call(counted, write=write)
 
     def calls(self) -> CallCounts:
         with self._lock:
@@ -168,10 +173,24 @@ class SalesforceConnector:
         spec = self.stream_spec(stream)
         if window.empty:
             return
-        soql = keyset_soql(spec.object, spec.fields, window, keyset_after(mark, window.start), equals=spec.equals)
+        soql = keyset_soql(spec.object, spec.fields, window, keyset_after(mark, window.start), equals=spec.equals,
+                           skip_own=self._skip_own(mark, window))
         for records in self._pages(soql, include_deleted=spec.include_deleted):
             if records:
                 yield self._page(stream, records)
+
+    def _skip_own(self, mark: Watermark, window: Window) -> tuple[datetime, str] | None:
+        """``(until, integration user)`` when the window re-reads an overlap before the watermark.
+
+        Rows stamped before the watermark were there for the reads that moved it; our own writes all
+        come after the pull they follow, so a row in ``[start, watermark)`` last modified by us is one
+        such read already saw. Only other users' rows there can be news (committed late, with an older
+        stamp), so only those are re-read; from the watermark on, everything is.
+        """
+        if mark.value is None or window.start is None or window.start >= mark.value:
+            return None
+        session = self.connection.session or self.connection.login()
+        return (mark.value, session.user_id) if session.user_id else None
 
     def _pages(self, soql: str, *, include_deleted: bool) -> Iterator[list[dict[str, Any]]]:
         """Each API page of one query: the first request, then ``nextRecordsUrl`` until ``done``."""
@@ -275,9 +294,31 @@ class SalesforceConnector:
                 reply = self._call("composite.sobjects", lambda sf: sf.restful(
                     "composite/sobjects", method="PATCH", json=payload), write=True)
                 results.update(zip(sendable, match_results(sendable, reply), strict=True))
+            except ResponseLost as lost:  # it may have been committed: read back, never resend blindly
+                results.update(self._resolve_lost(sendable, values, lost))
             except (TransientError, PermanentError) as exc:
                 results.update((t, call_failure(t, exc)) for t in sendable)
         return [results[t] for t in targets]
+
+    def _resolve_lost(self, targets: list[Target], values: Mapping[Target, Mapping[str, Scalar]],
+                      lost: ResponseLost) -> dict[Target, WriteResult]:
+        """A collections call whose answer was lost: one read-back says, per record, whether it took the
+        write (it holds every value sent) or not (a transient failure: the next cycle plans it again)."""
+        fields = sorted({name for t in targets for name in values[t]})
+        try:
+            held = self.read_current(targets, fields)
+        except (TransientError, PermanentError) as exc:
+            return {t: WriteResult(t, False, "RESPONSE_LOST", f"{lost.message}; the read-back failed too "
+                                   f"({exc.message})", tuple(values[t]), transient=True) for t in targets}
+        results: dict[Target, WriteResult] = {}
+        for target in targets:
+            now = held.get(target)
+            if now is not None and all(canonical(now.get(k)) == canonical(v) for k, v in values[target].items()):
+                results[target] = WriteResult(target, True)
+            else:
+                results[target] = WriteResult(target, False, "RESPONSE_LOST", f"{lost.message}; the record does "
+                                              "not hold it", tuple(values[target]), transient=True)
+        return results
 
     # ----- preflight ---------------------------------------------------------------------------------
     def describe(self, object_name: str) -> dict[str, dict[str, Any]]:

@@ -14,6 +14,7 @@ and ``.netrc``; configure neither through the environment when pinning a CA).
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -58,6 +59,9 @@ class SalesforceSession:
     instance_url: str
     access_token: str = field(repr=False)
     issued_at: datetime
+    # The logged-in (integration) user, from the last segment of the token reply's ``id`` URL
+    # (``https://login.salesforce.com/id/<org id>/<user id>``); None when the reply had no usable one.
+    user_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -276,7 +280,16 @@ class SalesforceAuthenticator:
             instance_url=str(data["instance_url"]).rstrip("/"),
             access_token=token,
             issued_at=_issued_at(data.get("issued_at")) or self.now(),
+            user_id=user_id_of(data.get("id")),
         )
+
+
+def user_id_of(identity: Any) -> str | None:
+    """The user id at the end of an OAuth identity URL, if it is a plain record id (005...)."""
+    if not isinstance(identity, str):
+        return None
+    last = identity.rstrip("/").rsplit("/", 1)[-1]
+    return last if re.fullmatch(r"005[A-Za-z0-9]{12}(?:[A-Za-z0-9]{3})?", last) else None
 
 
 def _issued_at(value: Any) -> datetime | None:
@@ -369,9 +382,11 @@ class SalesforceConnection:
         assert self._client is not None
         return self._client
 
-    def call(self, fn: Callable[[Salesforce], T], *, kind: str = DEFAULT_KIND) -> T:
+    def call(self, fn: Callable[[Salesforce], T], *, kind: str = DEFAULT_KIND, write: bool = False) -> T:
+        """One request under the policy; ``write=True`` for requests that change data (never resent once
+        they may have reached the org: see :class:`~leadsync.connectors.errors.ResponseLost`)."""
         client = self.sf
-        return self.policy.call(lambda: fn(client), kind=kind)
+        return self.policy.call(lambda: fn(client), kind=kind, write=write)
 
     def close(self) -> None:
         self.http.close()

@@ -75,19 +75,29 @@ def keyset_soql(
     after: tuple[datetime | None, str | None],
     *,
     equals: Sequence[tuple[str, str | bool]] = (),
+    skip_own: tuple[datetime, str] | None = None,
 ) -> str:
     """``SELECT fields FROM object`` inside ``window``, strictly after the ``(ts, id)`` keyset ``after``.
 
     ``after`` with an id that is not a record id (a corrupted watermark) falls back to ``ts >= t``:
     re-reading one second is harmless, putting that text into a query is not. ``equals`` adds fixed
     ``field = value`` filters (e.g. ``Group.Type = 'Queue'``).
+
+    ``skip_own=(until, user_id)``: in the overlap zone ``[window.start, until)`` only, rows last modified
+    by ``user_id`` (our own write-backs, already seen) are left out; from ``until`` on, every row is read.
     """
     names = checked_fields(["Id", CURSOR_FIELD, *fields])
     clauses: list[str] = []
     values: dict[str, object] = {"end": _aware(window.end, "window end")}
     if window.start is not None:
-        clauses.append(f"{CURSOR_FIELD} >= {{start}}")
         values["start"] = _aware(window.start, "window start")
+        if skip_own is not None and is_record_id(skip_own[1]) and window.start < skip_own[0]:
+            clauses.append(f"(({CURSOR_FIELD} >= {{start}} AND {CURSOR_FIELD} < {{until}} AND LastModifiedById != "
+                           f"{{me}}) OR {CURSOR_FIELD} >= {{until}})")
+            values["until"] = _aware(skip_own[0], "overlap end")
+            values["me"] = skip_own[1]
+        else:
+            clauses.append(f"{CURSOR_FIELD} >= {{start}}")
     clauses.append(f"{CURSOR_FIELD} <= {{end}}")
     ts, record_id = after
     if ts is not None:

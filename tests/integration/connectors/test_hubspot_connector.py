@@ -415,6 +415,50 @@ def test_a_backward_lifecycle_stage_is_cleared_then_set_and_read_back(make: Make
     assert connector.calls().by_endpoint == {"contacts.batch_update": 2, "contacts.batch_read": 1}
 
 
+def test_a_lost_answer_is_read_back_not_resent(make: Make, sandbox: Sandbox) -> None:
+    """The portal committed the batch, then the connection dropped: one write, one read-back, all ok."""
+    ids = [sandbox.hs.create_contact({"email": f"lost{n}@answer.example"}) for n in range(3)]
+    connector = make()
+    before = hits(sandbox)
+    fault = sandbox.hs.faults.add(kind="drop_after_commit", endpoint="contacts.batch_update", times=1)
+    try:
+        results = connector.apply([write(i, "leadsync_score", 30 + n) for n, i in enumerate(ids)])
+    finally:
+        sandbox.hs.faults.clear()
+    assert fault.fired == 1
+    assert [(r.target.record_id, r.ok) for r in results] == [(i, True) for i in ids]
+    assert delta(before, hits(sandbox)) == {"contacts.batch_update": 1, "contacts.batch_read": 1}
+    assert connector.calls().by_endpoint == {"contacts.batch_update": 1, "contacts.batch_read": 1}
+    assert connector.connection.counters.get("hubspot", "responses_lost") == 1
+    assert [sandbox.hs.contact(i).props["leadsync_score"] for i in ids] == ["30", "31", "32"]
+
+
+def test_a_lost_clear_is_read_back_and_the_set_follows_and_a_reset_write_is_left_for_the_next_cycle(
+        make: Make, sandbox: Sandbox) -> None:
+    backwards = sandbox.hs.create_contact({"email": "lostclear@stage.example", "lifecyclestage": "customer"})
+    connector = make()
+    before = hits(sandbox)
+    sandbox.hs.faults.add(kind="drop_after_commit", endpoint="contacts.batch_update", times=1)  # the clear
+    try:
+        [result] = connector.apply([write(backwards, "lifecyclestage", "lead", clear_first=True)])
+    finally:
+        sandbox.hs.faults.clear()
+    assert result.ok and sandbox.hs.contact(backwards).props["lifecyclestage"] == "lead"
+    # The clear, its read-back, the set, and the clear-then-set read-back: nothing sent twice.
+    assert delta(before, hits(sandbox)) == {"contacts.batch_update": 2, "contacts.batch_read": 2}
+
+    untouched = sandbox.hs.create_contact({"email": "reset@write.example"})
+    before = hits(sandbox)
+    sandbox.hs.faults.add(kind="reset", endpoint="contacts.batch_update", times=1)  # before the handler ran
+    try:
+        [cut] = connector.apply([write(untouched, "leadsync_score", 5)])
+    finally:
+        sandbox.hs.faults.clear()
+    assert (cut.ok, cut.transient, cut.error_code) == (False, True, "RESPONSE_LOST")
+    assert "leadsync_score" not in sandbox.hs.contact(untouched).props
+    assert delta(before, hits(sandbox)) == {"contacts.batch_update": 1, "contacts.batch_read": 1}
+
+
 def test_hostile_values_round_trip_through_writes_reads_and_search(make: Make, sandbox: Sandbox) -> None:
     connector = make()
     hostile = ["O'Brien \"the\" \\back\\slash\\", "' OR 1=1 --", "Zoë 日本語 🚀 \u202e", "x" * 60_000,

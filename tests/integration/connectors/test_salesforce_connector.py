@@ -17,6 +17,7 @@ import pytest
 import requests
 
 from leadsync.config.settings import SalesforceSettings, Settings
+from leadsync.connectors import salesforce_convert as convert
 from leadsync.connectors.port import ActivityRecord, OpportunityRecord, OwnerRecord, Page, PersonRecord
 from leadsync.connectors.salesforce import STREAMS, SalesforceConnector, mapping_checks
 from leadsync.connectors.salesforce_auth import SalesforceConnection, SalesforceCredentials
@@ -177,6 +178,45 @@ def test_incremental_pull_returns_only_what_changed_and_idle_costs_one_query_per
     assert call.activity.type == "call" and call.activity.properties["disposition"] == "left_voicemail"
     assert call.who == RecordRef(SF, "lead", leads[0])
     assert keys(pull_all(changed, "Contact", marks["Contact"], start=marks["Contact"].value)) == []
+
+
+def test_the_overlap_re_read_skips_our_own_write_backs_but_not_other_users_changes(
+        sb: Sandbox, rules: RuleSet) -> None:
+    built = connector(sb, rules)
+    sent = soql_log(built)
+    mark = mark_after(pull_all(built, "Lead"))
+    a, b, c = sorted(str(r["Id"]) for r in sb.sf.records("Lead") if not r["IsConverted"])[3:6]
+    tick(sb)
+    [result] = built.apply([write(Target(SF, "Lead", a), "Lead_Score__c", 61)])  # our write-back
+    assert result.ok
+    tick(sb)
+    sb.sf.update_record("Lead", b, {"Title": "VP Sales"})  # a rep, in the UI
+    tick(sb)
+    sb.sf.update_record("Lead", c, {"Title": "CFO"})
+    me = built.connection.session.user_id if built.connection.session else None
+    assert me is not None and sb.sf.record("Lead", a)["LastModifiedById"] == me  # the login's user
+    assert sb.sf.record("Lead", b)["LastModifiedById"] != me
+
+    tick(sb)
+    built = connector(sb, rules)  # a fresh reading of the org's clock, which tick() moved
+    sent = soql_log(built)
+    echo = pull_all(built, "Lead", mark, start=mark.value)  # no overlap: everything after the watermark
+    assert set(keys(echo)) == {a, b, c} and "LastModifiedById" not in sent[-1]
+    mark = advance(mark, [k for page in echo for k in page.cursor_keys])
+    start = mark.value - timedelta(seconds=300)
+
+    tick(sb)
+    built = connector(sb, rules)
+    sent = soql_log(built)
+    again = pull_all(built, "Lead", mark, start=start)  # the overlap: 300 s before the watermark
+    assert built.calls().by_endpoint == {"query": 1}
+    assert "LastModifiedById !=" in sent[-1]
+    stamps = {str(r["Id"]): convert.parse_datetime(r["SystemModstamp"]) for r in sb.sf.records("Lead", True)}
+    by = {str(r["Id"]): r["LastModifiedById"] for r in sb.sf.records("Lead", True)}
+    expected = {i for i, t in stamps.items() if t is not None and start <= t
+                and (t >= mark.value or by[i] != me)}
+    assert set(keys(again)) == expected
+    assert a not in expected and {b, c} <= expected  # ours left out, the rep's change re-read
 
 
 def test_tie_flood_across_small_pages_reads_each_record_once_and_resumes_mid_stamp(
@@ -343,6 +383,49 @@ def test_a_whole_call_failing_after_retries_is_transient_for_each_record(sb: San
     attempts = sb.sf.counters.snapshot()["composite.sobjects"]
     assert attempts == built.calls().writes == 6  # the policy's max_attempts, then give up for this cycle
     assert len(recorder.waits) == 5
+
+
+def test_a_lost_answer_is_read_back_not_resent(sb: Sandbox, rules: RuleSet) -> None:
+    """The org committed the call, then the connection dropped: one write, one read-back, every record ok."""
+    tick(sb)
+    ids = sb.sf.import_records("Lead", [{"LastName": f"Lost {n}", "Company": "L"} for n in range(3)])
+    targets = sorted(Target(SF, "Lead", i) for i in ids)
+    built = connector(sb, rules)
+    fault = sb.sf.faults.add(kind="drop_after_commit", endpoint="composite.sobjects", times=1)
+    results = built.apply([write(t, "Lead_Score__c", 40 + n) for n, t in enumerate(targets)])
+
+    assert fault.fired == 1
+    assert [(r.target, r.ok) for r in results] == [(t, True) for t in targets]
+    assert sb.sf.counters.snapshot() == {"composite.sobjects": 1, "query": 1}  # no second write on the wire
+    assert built.calls().by_endpoint == {"composite.sobjects": 1, "query": 1}
+    assert built.connection.counters.get("salesforce", "responses_lost") == 1
+    stored = {str(r["Id"]): r["Lead_Score__c"] for r in sb.sf.records("Lead")}
+    assert [stored[t.record_id] for t in targets] == [40, 41, 42]
+
+
+def test_a_write_cut_before_the_handler_ran_is_read_back_and_left_for_the_next_cycle(
+        sb: Sandbox, rules: RuleSet) -> None:
+    """A reset looks the same to the client as a lost answer: not resent; the read-back shows nothing was
+    written, so each record is a transient failure (the next cycle plans it again)."""
+    tick(sb)
+    ids = sb.sf.import_records("Lead", [{"LastName": f"Cut {n}", "Company": "C"} for n in range(2)])
+    targets = sorted(Target(SF, "Lead", i) for i in ids)
+    built = connector(sb, rules)
+    sb.sf.faults.add(kind="reset", endpoint="composite.sobjects", times=1)
+    results = built.apply([write(t, "Lead_Score__c", 7) for t in targets])
+
+    assert [(r.ok, r.transient, r.error_code) for r in results] == [(False, True, "RESPONSE_LOST")] * 2
+    assert sb.sf.counters.snapshot() == {"composite.sobjects": 1, "query": 1}
+    stored = {str(r["Id"]): r["Lead_Score__c"] for r in sb.sf.records("Lead")}
+    assert [stored[t.record_id] for t in targets] == [None, None]
+
+
+def test_a_503_on_a_write_is_retried_since_the_org_did_not_act(sb: Sandbox, rules: RuleSet) -> None:
+    lead = sorted(str(r["Id"]) for r in sb.sf.records("Lead") if not r["IsConverted"])[0]
+    built = connector(sb, rules)
+    sb.sf.faults.add(kind="status", endpoint="composite.sobjects", status=503, times=1)
+    [result] = built.apply([write(Target(SF, "Lead", lead), "Lead_Score__c", 3)])
+    assert result.ok and sb.sf.counters.snapshot() == {"composite.sobjects": 2}
 
 
 # ----- preflight ---------------------------------------------------------------------------------------

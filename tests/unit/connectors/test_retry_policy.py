@@ -7,12 +7,14 @@ from collections.abc import Callable
 
 import pytest
 import requests
+import urllib3.exceptions
 
 from leadsync.connectors.errors import (
     AuthError,
     PermanentError,
     QuotaExhausted,
     RateLimited,
+    ResponseLost,
     SessionExpired,
     TransientError,
 )
@@ -243,3 +245,74 @@ def test_unpaced_calls_skip_the_limiter() -> None:
         policy.call(Script(), paced=False)
     assert limiter.counters.get("hubspot", "calls") == 0
     assert limiter.counters.get("hubspot", "unpaced_calls") == 3
+
+
+# ----- writes: never resent once the server may have acted ----------------------------------------------
+
+
+def refused() -> requests.exceptions.ConnectionError:
+    reason = urllib3.exceptions.NewConnectionError(None, "Failed to establish a new connection: [Errno 111]")  # type: ignore[arg-type]
+    return requests.exceptions.ConnectionError(urllib3.exceptions.MaxRetryError(None, "/x", reason))  # type: ignore[arg-type]
+
+
+def reset_after_sending() -> requests.exceptions.ConnectionError:
+    return requests.exceptions.ConnectionError(
+        urllib3.exceptions.ProtocolError("Connection aborted.", ConnectionResetError(104, "reset by peer")))
+
+
+def status(code: int, error_code: str | None = None, system: str = "hubspot") -> TransientError:
+    return TransientError(f"HTTP {code}", system=system, status=code, error_code=error_code)
+
+
+@pytest.mark.parametrize("failure", [
+    requests.exceptions.ReadTimeout("read timed out"),
+    urllib3.exceptions.ReadTimeoutError(None, "/x", "read timed out"),  # type: ignore[arg-type]
+    reset_after_sending(),
+    urllib3.exceptions.ProtocolError("Connection aborted.", ConnectionResetError(104, "reset")),
+    requests.exceptions.ChunkedEncodingError("cut off"),
+    status(500), status(502), status(504),
+], ids=["requests-read-timeout", "urllib3-read-timeout", "requests-reset", "urllib3-reset", "cut-off", "500", "502",
+        "504"])
+def test_a_write_that_may_have_been_committed_is_not_retried(failure: BaseException) -> None:
+    clock = ManualClock()
+    script = Script(failure)
+    policy = make_policy(clock)
+    with pytest.raises(ResponseLost) as lost:
+        policy.call(script, write=True)
+    assert script.calls == 1 and clock.slept == []
+    assert lost.value.error_code == "RESPONSE_LOST" and isinstance(lost.value, TransientError)
+    assert policy.counters.get("hubspot", "responses_lost") == 1
+
+
+@pytest.mark.parametrize("failure", [
+    rate_limited(0.5),
+    status(503), status(423),
+    refused(),
+    urllib3.exceptions.NewConnectionError(None, "refused"),  # type: ignore[arg-type]
+    urllib3.exceptions.ConnectTimeoutError(None, "/x", "connect timed out"),  # type: ignore[arg-type]
+    requests.exceptions.ConnectTimeout("connect timed out"),
+    ConnectionRefusedError(111, "refused"),
+], ids=["429", "503", "423", "requests-refused", "urllib3-refused", "urllib3-connect-timeout",
+        "requests-connect-timeout", "os-refused"])
+def test_a_write_the_server_never_acted_on_is_retried(failure: BaseException) -> None:
+    clock = ManualClock()
+    script = Script(failure)
+    policy = make_policy(clock)
+    assert policy.call(script, write=True) == "ok"
+    assert script.calls == 2 and len(clock.slept) == 1
+    assert policy.counters.get("hubspot", "responses_lost") == 0
+
+
+def test_a_salesforce_lock_error_on_a_write_is_retried() -> None:
+    clock = ManualClock()
+    script = Script(status(400, "UNABLE_TO_LOCK_ROW", system="salesforce"))
+    policy = HttpPolicy("salesforce", clock=clock.now, sleep=clock.sleep, rng=random.Random(3))
+    assert policy.call(script, write=True) == "ok" and script.calls == 2
+
+
+def test_reads_still_retry_timeouts_and_resets() -> None:
+    clock = ManualClock()
+    script = Script(requests.exceptions.ReadTimeout("slow"), reset_after_sending(), status(502))
+    policy = make_policy(clock)
+    assert policy.call(script) == "ok" and script.calls == 4
+    assert policy.counters.get("hubspot", "responses_lost") == 0

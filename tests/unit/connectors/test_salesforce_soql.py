@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from leadsync.connectors.salesforce_auth import user_id_of
 from leadsync.connectors.salesforce_soql import (
     UnsafeName,
     checked_fields,
@@ -44,6 +45,36 @@ def test_a_watermark_id_that_is_not_a_record_id_falls_back_to_the_whole_second()
 def test_equality_filters_are_quoted() -> None:
     soql = keyset_soql("Group", ["Email"], Window(None, END), (None, None), equals=[("Type", "Queue' OR 'a'='a")])
     assert "Type = 'Queue\\' OR \\'a\\'=\\'a'" in soql
+
+
+ME = "005Dn000001AbCdEAB"
+
+
+def test_the_overlap_zone_leaves_out_our_own_rows_and_reads_everything_from_the_watermark_on() -> None:
+    soql = keyset_soql("Lead", ["Email"], Window(T0 - timedelta(minutes=5), END), (T0 - timedelta(minutes=5), None),
+                       skip_own=(T0, ME))
+    assert ("WHERE ((SystemModstamp >= 2026-01-05T09:55:00+00:00 AND SystemModstamp < 2026-01-05T10:00:00+00:00 "
+            f"AND LastModifiedById != '{ME}') OR SystemModstamp >= 2026-01-05T10:00:00+00:00) AND "
+            "SystemModstamp <= 2026-01-06T00:00:00+00:00 AND SystemModstamp >= 2026-01-05T09:55:00+00:00 ") in soql
+
+
+def test_no_overlap_or_an_unusable_user_id_means_no_filter() -> None:
+    plain = keyset_soql("Lead", [], Window(T0, END), (T0, LEAD_ID))
+    assert keyset_soql("Lead", [], Window(T0, END), (T0, LEAD_ID), skip_own=(T0, ME)) == plain
+    hostile = keyset_soql("Lead", [], Window(T0 - timedelta(minutes=5), END), (None, None),
+                          skip_own=(T0, "x' OR Id != '"))
+    assert "LastModifiedById" not in hostile and "OR Id" not in hostile
+
+
+@pytest.mark.parametrize(("identity", "expected"), [
+    (f"https://login.salesforce.com/id/00DDn000000AbCdMAK/{ME}", ME),
+    (f"https://test.salesforce.com/id/00DDn000000AbCdMAK/{ME[:15]}/", ME[:15]),
+    ("https://login.salesforce.com/id/00DDn000000AbCdMAK/not-a-user", None),
+    ("https://login.salesforce.com/id/00DDn000000AbCdMAK/00QDn000000rCVlMAM", None),  # a Lead id, not a user
+    (None, None), (17, None),
+])
+def test_the_integration_user_comes_from_the_login_identity_url(identity: object, expected: str | None) -> None:
+    assert user_id_of(identity) == expected
 
 
 def test_duplicate_fields_are_selected_once_and_relationship_hops_allowed() -> None:

@@ -120,6 +120,15 @@ class SalesforceEmulator(UserActions, Emulator):
             self.api_usage += 1
         return None
 
+    def api_user(self, request: Request) -> str:
+        """The User id of the session a request came with: API writes carry it as LastModifiedById (the
+        user the login's ``id`` URL names), while user actions carry another user's."""
+        token = (request.header("authorization") or "").partition(" ")[2].strip()
+        with self.sessions.lock:
+            session = self.sessions.sessions.get(token)
+        login = self.login.users.get(session.username) if session is not None else None
+        return login.user_id if login is not None else self.store.default_user_id
+
     def decorate(self, response: Response, endpoint: str) -> None:
         if endpoint not in OPEN_ENDPOINTS:
             response.headers["Sforce-Limit-Info"] = f"api-usage={self.api_usage}/{self.daily_limit}"
@@ -224,7 +233,7 @@ class SalesforceEmulator(UserActions, Emulator):
             except WriteError as error:
                 return Response(400, [{"message": error.message, "errorCode": error.status_code,
                                        "fields": error.fields}])
-            record = self.store.insert(schema, values)
+            record = self.store.insert(schema, values, self.api_user(request))
         return Response(201, {"id": record["Id"], "success": True, "errors": []})
 
     def _update(self, request: Request) -> Response:
@@ -244,7 +253,7 @@ class SalesforceEmulator(UserActions, Emulator):
             except WriteError as error:
                 return Response(400, [{"message": error.message, "errorCode": error.status_code,
                                        "fields": error.fields}])
-            self.store.update(schema, existing, values)
+            self.store.update(schema, existing, values, self.api_user(request))
         return Response(204)
 
     def _delete(self, request: Request) -> Response:
@@ -311,19 +320,19 @@ class SalesforceEmulator(UserActions, Emulator):
         with self.lock:
             plans, all_or_none = collections.plan_update(self.store, request.json(),
                                                          self._lock_check("composite.sobjects"))
-            return Response(200, collections.apply(self.store, plans, all_or_none, self.store.integration_user_id))
+            return Response(200, collections.apply(self.store, plans, all_or_none, self.api_user(request)))
 
     def _collection_create(self, request: Request) -> Response:
         with self.lock:
             plans, all_or_none = collections.plan_create(self.store, request.json())
-            return Response(200, collections.apply(self.store, plans, all_or_none, self.store.integration_user_id))
+            return Response(200, collections.apply(self.store, plans, all_or_none, self.api_user(request)))
 
     def _collection_upsert(self, request: Request) -> Response:
         with self.lock:
             plans, all_or_none = collections.plan_upsert(
                 self.store, request.params["type"], request.params["field"], request.json(),
                 self._lock_check("composite.sobjects.upsert"))
-            return Response(200, collections.apply(self.store, plans, all_or_none, self.store.integration_user_id))
+            return Response(200, collections.apply(self.store, plans, all_or_none, self.api_user(request)))
 
     def _collection_delete(self, request: Request) -> Response:
         ids = [i for i in (request.arg("ids") or "").split(",") if i]

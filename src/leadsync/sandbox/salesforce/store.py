@@ -135,11 +135,14 @@ class OrgStore:
         self.deleted_log: dict[str, list[tuple[str, str]]] = {name: [] for name in SCHEMAS}
         self.version = 0  # bumped on every write; sorted query views compare it to know they are stale
         stamp = self.stamp()
-        self.integration_user_id = self.ids.new(KEY_PREFIXES["User"])
+        # The org's default actor: seeded records and user actions (the UI) name it as CreatedById and
+        # LastModifiedById unless they say who acted. It is not the API user: API writes carry the user of
+        # the session that made them (see SalesforceEmulator.api_user), as LastModifiedById does in an org.
+        self.default_user_id = self.ids.new(KEY_PREFIXES["User"])
         self._put("User", self._defaults(SCHEMAS["User"], {
-            "Id": self.integration_user_id, "Username": "integration@leadsync.sandbox", "LastName": "Integration",
-            "FirstName": "LeadSync", "Email": "integration@leadsync.sandbox", "Alias": "lsync", "IsActive": True,
-        }, stamp, self.integration_user_id))
+            "Id": self.default_user_id, "Username": "admin@leadsync.sandbox", "LastName": "Admin",
+            "FirstName": "Sandbox", "Email": "admin@leadsync.sandbox", "Alias": "sadmin", "IsActive": True,
+        }, stamp, self.default_user_id))
 
     def stamp(self) -> str:
         return format_datetime(self._now())
@@ -177,7 +180,7 @@ class OrgStore:
                 clean = {name: self._seed_value(schema.by_name[name], value, where) for name, value in row.items()}
                 clean["Id"] = record_id
                 self.ids.skip_past(record_id)
-                self._put(type_name, self._defaults(schema, clean, stamp, self.integration_user_id))
+                self._put(type_name, self._defaults(schema, clean, stamp, self.default_user_id))
                 loaded += 1
         return loaded
 
@@ -265,7 +268,7 @@ class OrgStore:
         stamp = stamp or self.stamp()
         for name in ("CreatedDate", "LastModifiedDate", "SystemModstamp"):
             record[name] = stamp
-        full = self._defaults(schema, record, stamp, user_id or self.integration_user_id)
+        full = self._defaults(schema, record, stamp, user_id or self.default_user_id)
         self._put(schema.name, full)
         return full
 
@@ -276,7 +279,7 @@ class OrgStore:
         updated.update(_normalize_refs(schema, values))
         stamp = stamp or self.stamp()
         updated["SystemModstamp"] = updated["LastModifiedDate"] = stamp
-        updated["LastModifiedById"] = user_id or self.integration_user_id
+        updated["LastModifiedById"] = user_id or self.default_user_id
         _derive(schema.name, updated, values)
         self._put(schema.name, updated)
         return updated
