@@ -231,11 +231,45 @@ def hubspot_rows(env: Mapping[str, str], since: datetime | None, active_owners: 
                           json={"filterGroups": filters, "limit": 1, "properties": ["hs_object_id"]})
         rows[name] = int(answer["total"])
     rows["contacts_archived"] = _listed(session, base + "/crm/v3/objects/contacts", {"limit": 100, "archived": "true"})
-    params: dict[str, Any] = {"objectType": "contact", "limit": 1000}
+    params: dict[str, Any] = {"objectType": "contact"}
     if since:
         params["occurredAfter"] = since.isoformat().replace("+00:00", "Z")
-    rows["events"] = _listed(session, base + "/events/v3/events", params)
+    rows["events"] = _events_total(session, base + "/events/v3/events", params)
     return rows
+
+
+def _events_total(session: requests.Session, url: str, params: dict[str, Any]) -> int:
+    """How many events the listing holds, in about 2 log2(N / 1,000) calls instead of N / 1,000.
+
+    The events API gives no total, and every listing call makes the emulator sort all of a type's events
+    (about a second at 100,000 persons, 530,000 events), so listing them all to count them took the bench
+    ten minutes before the full sync. The sandbox's ``after`` cursor is the offset into the filtered list
+    (real HubSpot's is opaque; this bench only talks to the sandbox), so the last page is found by
+    doubling the offset, then bisecting, in whole pages."""
+    page = 1_000
+
+    def held(offset: int) -> int:
+        answer = _hs_call(session, "GET", url, params={**params, "limit": page, "after": str(offset)})
+        return len(answer.get("results") or ())
+
+    first = held(0)
+    if first < page:
+        return first
+    full, empty = 0, 1  # in pages: the page at `full` is full, the one at `empty` is not known yet
+    while (n := held(empty * page)) == page:
+        full, empty = empty, empty * 2
+    if n:
+        return empty * page + n
+    while empty - full > 1:
+        middle = (full + empty) // 2
+        n = held(middle * page)
+        if n == page:
+            full = middle
+        elif n == 0:
+            empty = middle
+        else:
+            return middle * page + n
+    return empty * page
 
 
 def act_on_one_percent(env: Mapping[str, str], persons: int) -> int:
