@@ -32,6 +32,7 @@ from leadsync.sync.preflight import PreflightGate, PreflightResult
 from leadsync.sync.state import ensure_tables
 
 if TYPE_CHECKING:
+    from leadsync.notify import Notifier
     from leadsync.sandbox.runtime import Sandbox
 
 SANDBOX_ENV = "LEADSYNC_SANDBOX_SF_URL"
@@ -55,6 +56,20 @@ class App:
     notes: list[str] = field(default_factory=list)  # what the root did on the user's behalf
     clock: Callable[[], datetime] = utc_now
     gate: PreflightGate = field(default_factory=PreflightGate)  # one per app: the daemon's lives as long as it
+    _notifier: Notifier | None = None
+    _notifier_built: bool = False
+
+    def notifier(self) -> Notifier | None:
+        """The notifier for the configured webhooks (``[notifications]``), started on first use and closed
+        with the app (what is still queued then gets a few seconds, then goes to the dead letters); None
+        when no webhook is configured."""
+        if not self._notifier_built:
+            from leadsync.daemon.wiring import dead_letter_path  # the daemon keeps its dead letters there too
+            from leadsync.notify import notifier_from_settings
+
+            self._notifier = notifier_from_settings(self.settings.notifications, dead_letter_path(self.settings))
+            self._notifier_built = True
+        return self._notifier
 
     def preflight(self, *, force: bool = False) -> PreflightResult:
         """Describe every mapped field (or reuse this rule-set version's recent pass)."""
@@ -68,7 +83,8 @@ class App:
         if not dry_run:
             result.raise_if_failed()
         config = EngineConfig.from_settings(self.settings, epoch=epoch)
-        return SyncEngine(self.ledger, self.ruleset, self.connectors, config, self.clock)
+        return SyncEngine(self.ledger, self.ruleset, self.connectors, config, self.clock,
+                          notifier=None if dry_run else self.notifier())
 
     def preflight_problems(self) -> list[str]:
         """The located problems of the last preflight (empty when it passed or was not run)."""
@@ -76,6 +92,9 @@ class App:
         return [] if last is None else last.lines
 
     def close(self) -> None:
+        if self._notifier is not None:
+            self._notifier.close()
+            self._notifier = None
         for connector in self.connectors:
             closer = getattr(connector, "close", None)
             if callable(closer):

@@ -30,7 +30,9 @@ def outcome_of(report: CycleReport, connectors: list[CheckpointedConnector]) -> 
     # The daemon's cycles are streamed (no plans kept): everything comes from the totals.
     totals = report.totals
     outcome = JobOutcome(
-        counts={"records": report.pull.records, "transitions": totals.transitions, "writes": totals.writes},
+        counts={"records": report.pull.records, "transitions": totals.transitions, "writes": totals.writes,
+                "queued_sent": report.outcome.queued_sent, "assigned": report.followup.assigned,
+                "clocks_started": report.followup.clocks_started, "handoffs": report.followup.handoffs},
         api_calls={system: c["reads"] + c["writes"] for system, c in report.api_calls.items()},
         pulled={c.system.value: c.pulled for c in connectors},
         # records the cycle sent writes to (per-record failures are in errors)
@@ -45,11 +47,16 @@ def outcome_of(report: CycleReport, connectors: list[CheckpointedConnector]) -> 
     return outcome
 
 
-def cycle_job(app: App, *, rescore_all: bool) -> FunctionJob:
+def cycle_job(app: App, *, rescore_all: bool, notifier: Notifier | None = None) -> FunctionJob:
+    """The sync (or full rescore) cycle; MQL hand-offs go through ``notifier`` (the app's own, built from
+    ``[notifications]``, when none is given; pass the sweep's to share its pacing)."""
+
     def run(ctx: JobContext) -> JobOutcome:
         connectors = [CheckpointedConnector(c, ctx) for c in app.connectors]
         config = EngineConfig.from_settings(app.settings, epoch=ctx.epoch)
-        report = SyncEngine(app.ledger, app.ruleset, connectors, config, app.clock).run_once(rescore_all=rescore_all)
+        engine = SyncEngine(app.ledger, app.ruleset, connectors, config, app.clock,
+                            notifier=notifier if notifier is not None else app.notifier())
+        report = engine.run_once(rescore_all=rescore_all)
         outcome = outcome_of(report, connectors)
         if report.status == "guard_tripped":  # nothing was written; an operator must look (the engine logged it)
             raise RunStopped(report.errors[0] if report.errors else "mass-change guard", outcome)

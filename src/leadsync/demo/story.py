@@ -20,7 +20,7 @@ from leadsync.demo.world import Person, World
 from leadsync.domain.lifecycle import Role
 from leadsync.ledger import NO_LEADER_EPOCH
 from leadsync.reports import Window, build_report, render
-from leadsync.sla_engine import sweep, sweep_people
+from leadsync.sla_engine import sweep
 from leadsync.sync.cycle import EngineConfig, SyncEngine
 
 CONTACT_FORM = "Contact us"
@@ -36,14 +36,13 @@ class Story:
         self.world = world
         self.cycles: list[CycleSummary] = []
         self.names: dict[str, str] = {}
-        self.story_people: list[str] = []
 
     def cycle(self, title: str, acted: list[str], *, breached_now: int = 0) -> CycleSummary:
         app = self.world.app
         config = EngineConfig.from_settings(app.settings, keep_plans=True)
-        report = SyncEngine(app.ledger, app.ruleset, app.connectors, config, app.clock).run_once()
-        if self.story_people:  # SLA clocks follow the story's people's moves
-            sweep_people(app.ledger, app.ruleset, self.story_people, app.clock(), epoch=NO_LEADER_EPOCH)
+        # The engine starts and stops SLA clocks, routes new MQLs and sends queued write-backs itself.
+        report = SyncEngine(app.ledger, app.ruleset, app.connectors, config, app.clock,
+                            notifier=app.notifier()).run_once()
         self.names.update({p.person_id: p.name for p in self.world.people()})
         with app.ledger.reading() as uow:
             sla = sla_state(uow, breached_now)
@@ -88,7 +87,6 @@ class Story:
         if len(candidates) < 2:
             raise DemoError("the org has fewer than two prospects close to MQL; try a larger --persons")
         (accepted, forms_a), (ignored, forms_b) = candidates[0], candidates[1]
-        self.story_people = [accepted.person_id, ignored.person_id]
         self.until_mql([(accepted, forms_a), (ignored, forms_b)])
         rep = world.a_sales_rep()
         rep_name = f"{rep.get('FirstName', '')} {rep.get('LastName', '')}".strip() or str(rep["Id"])
