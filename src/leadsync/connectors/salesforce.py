@@ -9,9 +9,9 @@ Pull cost: one ``queryAll`` per stream and window plus one ``query_more`` per fu
 same keyset as ``deleted=True`` records, at no extra call. User and Group have no ``IsDeleted`` and are
 read with ``query``. The overlap re-read before the watermark (for rows committed late) leaves out rows
 the integration user modified last (our write-backs, already seen), so a write-back is read back once,
-not every cycle for the length of the overlap. The Opportunity stream spends one more query per page
-(per 200 accounts) to find the contacts of each deal's account; a deal's ``ContactId`` (set by lead
-conversion) needs none.
+not every cycle for the length of the overlap. The Opportunity stream spends one more query per pull (a
+semi-join, only when a page holds a live deal with an account) to find the contacts of the deals'
+accounts; a deal's ``ContactId`` (set by lead conversion) needs none.
 
 Writes: ``PATCH composite/sobjects`` with ``allOrNone=false``, at most 200 records per call, one object
 type per call; each result is matched to its record by position. A call whose answer is lost after it
@@ -40,7 +40,7 @@ from leadsync.connectors.policy import SALESFORCE_LOCK_CODES
 from leadsync.connectors.port import CallCounts, Page, PreflightProblem, PulledRecord, WriteResult
 from leadsync.connectors.ratelimit import CallCounters, Clock
 from leadsync.connectors.salesforce_auth import SalesforceConnection
-from leadsync.connectors.salesforce_soql import checked_object, ids_soql, in_soql, keyset_soql
+from leadsync.connectors.salesforce_soql import checked_object, ids_soql, keyset_soql, semi_join_soql
 from leadsync.domain.contact_status import ContactStatusRules
 from leadsync.domain.fields import FieldMappings, possible_values
 from leadsync.domain.lifecycle import LifecycleRules
@@ -175,9 +175,13 @@ class SalesforceConnector:
             return
         soql = keyset_soql(spec.object, spec.fields, window, keyset_after(mark, window.start), equals=spec.equals,
                            skip_own=self._skip_own(mark, window))
+        contacts: dict[str, list[str]] | None = None  # the deals' account contacts, read once per pull
         for records in self._pages(soql, include_deleted=spec.include_deleted):
-            if records:
-                yield self._page(stream, records)
+            if not records:
+                continue
+            if stream == "Opportunity" and contacts is None and any(_live_account(r) for r in records):
+                contacts = self._account_contacts(keyset_after(mark, window.start)[0] or window.start)
+            yield self._page(stream, records, contacts or {})
 
     def _skip_own(self, mark: Watermark, window: Window) -> tuple[datetime, str] | None:
         """``(until, integration user)`` when the window re-reads an overlap before the watermark.
@@ -203,7 +207,7 @@ class SalesforceConnector:
                 return
             reply = self._call("query_more", partial(_query_more, url=str(next_url), headers=headers))
 
-    def _page(self, stream: str, raws: list[dict[str, Any]]) -> Page:
+    def _page(self, stream: str, raws: list[dict[str, Any]], contacts: Mapping[str, list[str]]) -> Page:
         keys = [convert.cursor_key(stream, raw) for raw in raws]
         records: list[PulledRecord | None]
         if stream in PERSON_OBJECTS:
@@ -211,7 +215,6 @@ class SalesforceConnector:
             outbound = [m.field for m in self.mappings.outbound(System.SALESFORCE, stream)]
             records = [convert.person_record(stream, raw, inbound, outbound) for raw in raws]
         elif stream == "Opportunity":
-            contacts = self._account_contacts(raws)
             records = [convert.opportunity_record(raw, contacts) for raw in raws]
         else:
             one: Callable[[dict[str, Any]], PulledRecord | None] = {
@@ -221,15 +224,17 @@ class SalesforceConnector:
             records = [one(raw) for raw in raws]
         return Page(stream=stream, records=[r for r in records if r is not None], cursor_keys=keys)
 
-    def _account_contacts(self, raws: list[dict[str, Any]]) -> dict[str, list[str]]:
-        """AccountId -> contact ids, for the live deals of one page (one query per 200 accounts)."""
-        accounts = sorted({str(r["AccountId"]) for r in raws if r.get("AccountId") and not r.get("IsDeleted")})
+    def _account_contacts(self, since: datetime | None) -> dict[str, list[str]]:
+        """AccountId -> contact ids for every account with a live deal stamped at or after ``since`` (the
+        pull's lower bound), in one semi-join query (plus its further pages). SOQL cannot reach an
+        account's contacts from the Opportunity query itself (a sub-select must be a child relationship
+        of the queried object). Stamps only move forward, so a deal of the pull still matches ``since``
+        even if it changed again after its page was read."""
+        soql = semi_join_soql("Contact", ["AccountId"], "AccountId", "Opportunity", "AccountId", since)
         found: dict[str, list[str]] = {}
-        for start in range(0, len(accounts), IDS_PER_QUERY):
-            soql = in_soql("Contact", ["AccountId"], "AccountId", accounts[start:start + IDS_PER_QUERY])
-            for records in self._pages(soql, include_deleted=False):
-                for raw in records:
-                    found.setdefault(str(raw["AccountId"]), []).append(str(raw["Id"]))
+        for records in self._pages(soql, include_deleted=False):
+            for raw in records:
+                found.setdefault(str(raw["AccountId"]), []).append(str(raw["Id"]))
         return found
 
     # ----- reading back ------------------------------------------------------------------------------
@@ -380,6 +385,10 @@ def mapping_checks(mappings: FieldMappings, lifecycle: LifecycleRules,
     checks += [(m.where, m.object, m.field, None, False)
                for m in mappings.inbound_mappings if m.system is System.SALESFORCE]
     return checks
+
+
+def _live_account(raw: Mapping[str, Any]) -> bool:
+    return bool(raw.get("AccountId")) and not raw.get("IsDeleted")
 
 
 def _values(values: tuple[str, ...] | None) -> frozenset[str] | None:

@@ -127,7 +127,7 @@ def test_full_pull_of_every_stream_returns_each_record_once_in_one_query(sb: San
         stamps = [key for page in pages for key in page.cursor_keys]
         assert stamps == sorted(stamps), f"{stream} is not in keyset order"
     accounts = {str(r["AccountId"]) for r in sb.sf.records("Opportunity") if r.get("AccountId")}
-    # One query per stream (each under 2000 records) and one contact lookup for the deals' accounts.
+    # One query per stream (each under 2000 records) and one semi-join for the contacts of the deals' accounts.
     assert 0 < len(accounts) <= 200
     assert built.calls().by_endpoint == {"query": len(STREAMS) + 1}  # server time: the login's Date header
     assert sb.sf.counters.snapshot() == {"query": len(STREAMS) + 1}
@@ -217,6 +217,37 @@ def test_the_overlap_re_read_skips_our_own_write_backs_but_not_other_users_chang
                 and (t >= mark.value or by[i] != me)}
     assert set(keys(again)) == expected
     assert a not in expected and {b, c} <= expected  # ours left out, the rep's change re-read
+
+
+def test_deals_of_450_accounts_find_their_contacts_in_one_semi_join_whatever_the_pages(
+        sb: Sandbox, rules: RuleSet) -> None:
+    tick(sb)
+    accounts = sb.sf.import_records("Account", [{"Name": f"Acct {n}"} for n in range(450)])
+    contacts = sb.sf.import_records("Contact", [{"LastName": f"C{n}", "AccountId": a}
+                                                for n, a in enumerate(accounts) for _ in range(n % 3)])
+    sb.sf.import_records("Opportunity", [{"Name": f"Deal {n}", "AccountId": a, "StageName": "Prospecting",
+                                          "CloseDate": "2026-12-31"} for n, a in enumerate(accounts)])
+    assert len(contacts) == 450
+    built = connector(sb, rules, batch_size=200)
+    sent = soql_log(built)
+    deals = [r for page in pull_all(built, "Opportunity") for r in page.records]
+    assert all(isinstance(d, OpportunityRecord) for d in deals)
+
+    live = [r for r in sb.sf.records("Opportunity") if r.get("AccountId")]
+    by_account: dict[str, list[str]] = {}
+    for record in sb.sf.records("Contact"):
+        if record.get("AccountId"):
+            by_account.setdefault(str(record["AccountId"]), []).append(str(record["Id"]))
+    expected = {str(o["Id"]): {*by_account.get(str(o["AccountId"]), ()), *([o["ContactId"]] if o.get("ContactId")
+                                                                           else [])} for o in live}
+    got = {d.record_id: {ref.record_id for ref in d.contact_refs} for d in deals if isinstance(d, OpportunityRecord)}
+    assert {k: got[k] for k in expected} == expected
+    pages = math.ceil(len(expected_ids(sb, "Opportunity")) / 200)
+    semi = math.ceil(sum(len(v) for a, v in by_account.items()
+                         if a in {str(o["AccountId"]) for o in live}) / 200)
+    assert pages >= 3 and built.calls().by_endpoint == {"query": 2, "query_more": pages - 1 + semi - 1}
+    [join] = [q for q in sent if "IN (SELECT AccountId FROM Opportunity" in q]
+    assert join.startswith("SELECT Id, AccountId FROM Contact WHERE AccountId IN")
 
 
 def test_tie_flood_across_small_pages_reads_each_record_once_and_resumes_mid_stamp(

@@ -269,3 +269,79 @@ def test_sorted_views_see_writes_between_pages(sf_emulator: SalesforceEmulator, 
     assert [r["Id"] for r in sf.query(query)["records"]] == ids
     sf_emulator.update_record("Lead", ids[0], {"Rating": "Hot"})  # its modstamp moves to now: last in order
     assert [r["Id"] for r in sf.query(query)["records"]] == ids[1:] + ids[:1]
+
+
+# ----- semi-joins and anti-joins --------------------------------------------------------------------------
+
+
+def deals_org(emulator: SalesforceEmulator) -> tuple[str, str]:
+    """Acme has a deal and two contacts, Globex a deal whose opportunity was deleted and one contact."""
+    seed(emulator)
+    globex = make_id("001", 2)
+    emulator.load_org({
+        "Account": [{"Id": globex, "Name": "Globex"}],
+        "Contact": [{"Id": make_id("003", 2), "LastName": "Jones", "AccountId": ACCOUNT, "OwnerId": REP},
+                    {"Id": make_id("003", 3), "LastName": "Gone", "AccountId": globex, "OwnerId": REP},
+                    {"Id": make_id("003", 4), "LastName": "Loner", "OwnerId": REP}],
+        "Opportunity": [{"Id": make_id("006", 1), "Name": "Big", "AccountId": ACCOUNT, "StageName": "Prospecting",
+                         "CloseDate": "2026-12-31"},
+                        {"Id": make_id("006", 2), "Name": "Lost", "AccountId": globex, "StageName": "Prospecting",
+                         "CloseDate": "2026-12-31"}],
+    })
+    emulator.delete_record("Opportunity", make_id("006", 2))
+    return ACCOUNT, globex
+
+
+def test_a_semi_join_finds_the_contacts_of_accounts_with_live_deals(sf_emulator: SalesforceEmulator,
+                                                                   sf: Salesforce) -> None:
+    deals_org(sf_emulator)
+    result = sf.query("SELECT Id, AccountId FROM Contact WHERE AccountId IN (SELECT AccountId FROM Opportunity)")
+    assert sorted(last_names(sf.query("SELECT LastName FROM Contact WHERE AccountId IN "
+                                      "(SELECT AccountId FROM Opportunity)"))) == ["Jones", "Smith"]
+    assert {r["AccountId"] for r in result["records"]} == {ACCOUNT}
+    since = format_soql("SELECT LastName FROM Contact WHERE AccountId IN (SELECT AccountId FROM Opportunity "
+                        "WHERE SystemModstamp >= {t}) AND LastName != 'Smith'", t=SEED_TIME - timedelta(days=1))
+    assert last_names(sf.query(since)) == ["Jones"]
+    later = format_soql("SELECT LastName FROM Contact WHERE AccountId IN (SELECT AccountId FROM Opportunity "
+                        "WHERE SystemModstamp >= {t})", t=SEED_TIME + timedelta(days=3650))
+    assert last_names(sf.query(later)) == []
+    anti = sf.query("SELECT LastName FROM Contact WHERE AccountId NOT IN (SELECT AccountId FROM Opportunity)")
+    assert sorted(last_names(anti)) == ["Gone", "Loner"]  # a null AccountId is not in the set
+    by_id = sf.query("SELECT Name FROM Account WHERE Id IN (SELECT AccountId FROM Contact WHERE LastName = 'Gone')")
+    assert [r["Name"] for r in by_id["records"]] == ["Globex"]
+
+
+@pytest.mark.parametrize(("soql", "fragment"), [
+    ("SELECT Id FROM Contact WHERE AccountId IN (SELECT AccountId FROM Opportunity) OR LastName = 'x'",
+     "not allowed with the 'OR' operator"),
+    ("SELECT Id FROM Contact WHERE NOT AccountId IN (SELECT AccountId FROM Opportunity)",
+     "not allowed with the 'NOT' operator"),
+    ("SELECT Id FROM Contact WHERE AccountId IN (SELECT AccountId FROM Opportunity WHERE AccountId IN "
+     "(SELECT Id FROM Account))", "Nesting of semi join sub-selects"),
+    ("SELECT Id FROM Contact WHERE AccountId IN (SELECT AccountId FROM Opportunity) AND OwnerId IN "
+     "(SELECT Id FROM User) AND Id IN (SELECT ContactId FROM Opportunity)", "Maximum of 2"),
+    ("SELECT Id FROM Contact WHERE AccountId IN (SELECT AccountId, Name FROM Opportunity)", "exactly one field"),
+    ("SELECT Id FROM Contact WHERE AccountId IN (SELECT AccountId FROM Opportunity ORDER BY Name)",
+     "ORDER is not allowed"),
+    ("SELECT Id FROM Contact WHERE AccountId IN (SELECT AccountId FROM Opportunity LIMIT 5)", "LIMIT is not allowed"),
+    ("SELECT Id FROM Contact WHERE AccountId IN (SELECT Name FROM Opportunity)", "can only query id fields"),
+    ("SELECT Id FROM Contact WHERE AccountId IN (SELECT Account.Id FROM Opportunity)", "can only query id fields"),
+    ("SELECT Id FROM Contact WHERE LastName IN (SELECT AccountId FROM Opportunity)", "compared with id fields"),
+])
+def test_semi_joins_the_real_api_refuses(org: SalesforceEmulator, sf: Salesforce, soql: str, fragment: str) -> None:
+    with pytest.raises(SalesforceMalformedRequest) as caught:
+        sf.query(soql)
+    assert caught.value.content[0]["errorCode"] in ("MALFORMED_QUERY", "INVALID_FIELD")
+    assert fragment in caught.value.content[0]["message"]
+
+
+def test_api_writes_carry_the_session_user_and_user_actions_another(org: SalesforceEmulator, sf: Salesforce) -> None:
+    me = org.login.users[org.credentials.username].user_id  # the user the sessions belong to
+    lead_one, lead_two = make_id("00Q", 1), make_id("00Q", 2)
+    sf.Lead.update(lead_one, {"Title": "API"})
+    org.update_record("Lead", lead_two, {"Title": "UI"})
+    writers = {r["Id"]: r["LastModifiedById"] for r in org.records("Lead")}
+    assert writers[lead_one] == me and writers[lead_two] != me
+    mine = format_soql("SELECT LastName FROM Lead WHERE (Title != null AND LastModifiedById != {me}) OR "
+                       "LastName = 'Lead3'", me=writers[lead_one])
+    assert sorted(last_names(sf.query(mine))) == ["Lead2", "Lead3"]

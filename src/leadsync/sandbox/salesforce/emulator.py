@@ -272,7 +272,8 @@ class SalesforceEmulator(UserActions, Emulator):
             return self.error_response(400, "MALFORMED_QUERY", "A query string has to be specified")
         include_deleted = request.params["ep"] == "queryAll"
         with self.lock:
-            compiled = compile_query(parse(text), self.store.lookup, self.clock.now())
+            compiled = compile_query(parse(text), self.store.lookup, self.clock.now(),
+                                     lambda type_name: self.store.scan(type_name, False))
             rows = self.views.select(self.store, compiled, include_deleted)
         if compiled.count_only:
             return Response(200, {"totalSize": len(rows), "done": True, "records": []})

@@ -7,8 +7,14 @@ Grammar (keywords case-insensitive)::
     or_expr   := and_expr (OR and_expr)*        -- AND and OR never mix without parentheses, as in SOQL
     and_expr  := unary (AND unary)*
     unary     := NOT unary | '(' or_expr ')' | field op value | field [NOT] IN '(' value, ... ')'
+                 | field [NOT] IN '(' SELECT field FROM name [WHERE or_expr] ')'      -- semi-/anti-join
                  | field LIKE string
     value     := string | number | true | false | null | datetime | date | DATE_LITERAL[:n]
+
+Semi-joins (``IN``) and anti-joins (``NOT IN``) follow the real API's rules: at most two per query, only
+in the outer query (no nesting), never under ``OR`` or ``NOT``; the sub-select names exactly one field
+and takes no ORDER BY, LIMIT or OFFSET. Whether both fields are id or reference fields is checked when
+names are bound (:mod:`soql_eval`).
 
 The parser knows nothing about objects or fields; :mod:`soql_eval` binds names and types.
 """
@@ -156,6 +162,15 @@ class InList:
 
 
 @dataclass(frozen=True)
+class SemiJoin:
+    """``field [NOT] IN (SELECT one_field FROM object [WHERE ...])``."""
+
+    field: FieldRef
+    negated: bool
+    subquery: Query
+
+
+@dataclass(frozen=True)
 class Like:
     field: FieldRef
     pattern: Token
@@ -172,7 +187,7 @@ class Not:
     item: Condition
 
 
-Condition = Compare | InList | Like | BoolOp | Not
+Condition = Compare | InList | SemiJoin | Like | BoolOp | Not
 
 
 @dataclass(frozen=True)
@@ -239,6 +254,14 @@ class _Parser:
         return FieldRef(tuple(token.text.split(".")), token.column)
 
     def parse(self) -> Query:
+        query = self.select(sub=False)
+        if self.current.kind != "eof":
+            raise self.unexpected()
+        _check_semi_joins(query)
+        return query
+
+    def select(self, *, sub: bool) -> Query:
+        start = self.current
         self.expect("SELECT")
         fields: list[FieldRef] = []
         count_only = False
@@ -260,6 +283,14 @@ class _Parser:
         query = Query(self.text, sobject.text, sobject.column, fields, count_only)
         if self.accept("WHERE"):
             query.where = self.or_expr()
+        if sub:
+            if count_only or len(fields) != 1:
+                raise SoqlError("MALFORMED_QUERY", "a semi join sub-select names exactly one field", self.text,
+                                start.column)
+            if self.current.kind == "keyword" and self.current.text in ("ORDER", "LIMIT", "OFFSET"):
+                raise SoqlError("MALFORMED_QUERY", f"{self.current.text} is not allowed in a semi join sub-select",
+                                self.text, self.current.column)
+            return query
         if self.accept("ORDER"):
             self.expect("BY")
             query.order_by.append(self.order_item())
@@ -270,8 +301,6 @@ class _Parser:
             query.limit = self.integer()
         if self.accept("OFFSET"):
             query.offset = self.integer()
-        if self.current.kind != "eof":
-            raise self.unexpected()
         return query
 
     def integer(self) -> int:
@@ -337,6 +366,10 @@ class _Parser:
         negated = self.accept("NOT")
         if self.accept("IN"):
             self.expect_punct("(")
+            if self.current.kind == "keyword" and self.current.text == "SELECT":
+                subquery = self.select(sub=True)
+                self.expect_punct(")")
+                return SemiJoin(ref, negated, subquery)
             values = [self.literal()]
             while self.current.kind == "punct" and self.current.text == ",":
                 self.advance()
@@ -371,6 +404,33 @@ class _Parser:
             self.advance()
             amount = self.integer()
         return Literal("relative", (name, amount), token)
+
+
+def _semi_joins(condition: Condition | None, query: Query, *, under: str | None = None) -> list[SemiJoin]:
+    """The semi-joins of a WHERE tree, refusing those the API refuses (under OR or NOT, or nested)."""
+    if condition is None:
+        return []
+    if isinstance(condition, SemiJoin):
+        if under is not None:
+            raise SoqlError("MALFORMED_QUERY", f"Semi join sub-selects are not allowed with the '{under}' operator",
+                            query.text, condition.field.column)
+        if _semi_joins(condition.subquery.where, query):
+            raise SoqlError("MALFORMED_QUERY", "Nesting of semi join sub-selects is not supported", query.text,
+                            condition.subquery.sobject_column)
+        return [condition]
+    if isinstance(condition, BoolOp):
+        return [j for item in condition.items
+                for j in _semi_joins(item, query, under=under or ("OR" if condition.op == "OR" else None))]
+    if isinstance(condition, Not):
+        return _semi_joins(condition.item, query, under="NOT")
+    return []
+
+
+def _check_semi_joins(query: Query) -> None:
+    joins = _semi_joins(query.where, query)
+    if len(joins) > 2:
+        raise SoqlError("MALFORMED_QUERY", "Maximum of 2 semi join sub-selects are allowed", query.text,
+                        joins[2].field.column)
 
 
 def parse(text: str) -> Query:

@@ -35,6 +35,7 @@ from leadsync.sandbox.salesforce.soql import (
     Literal,
     Not,
     Query,
+    SemiJoin,
     SoqlError,
 )
 from leadsync.sandbox.salesforce.soql_dates import DateRange, midnight, range_predicate, relative_range
@@ -43,6 +44,7 @@ from leadsync.sandbox.salesforce.values import canonical_datetime, normalize_id
 Record = dict[str, Any]
 Getter = Callable[[Record], Any]
 Lookup = Callable[[str], Record | None]
+Scan = Callable[[str], Iterable[Record]]  # the live records of one sObject type (for semi-join sub-selects)
 Predicate = Callable[[Record], bool]
 
 _OPS: dict[str, Callable[[Any, Any], bool]] = {
@@ -61,10 +63,13 @@ class Column:
 
 
 class CompiledQuery:
-    def __init__(self, query: Query, schema: ObjectSchema, lookup: Lookup, now: datetime) -> None:
+    def __init__(self, query: Query, schema: ObjectSchema, lookup: Lookup, now: datetime,
+                 scan: Scan | None = None) -> None:
         self.query = query
         self.schema = schema
         self.lookup = lookup
+        self.scan = scan
+        self.now = now
         self.today = now.date()
         self.count_only = query.count_only
         self.columns = self._columns(query.fields)
@@ -284,7 +289,32 @@ class CompiledQuery:
             return self._like(condition)
         if isinstance(condition, InList):
             return self._in_list(condition)
+        if isinstance(condition, SemiJoin):
+            return self._semi_join(condition)
         return self._compare(condition)
+
+    def _semi_join(self, condition: SemiJoin) -> Predicate:
+        """The sub-select runs once, when the query is compiled; the outer rows test membership."""
+        text = self.query.text
+        spec, _ = self._resolve(condition.field)
+        if len(condition.field.path) != 1 or spec.type not in ID_TYPES:
+            raise SoqlError("INVALID_FIELD", f"semi join sub selects can only be compared with id fields, cannot use: "
+                            f"'{condition.field.text}'", text, condition.field.column)
+        if self.scan is None:
+            raise SoqlError("MALFORMED_QUERY", "semi join sub-selects are not supported here", text,
+                            condition.field.column)
+        sub = compile_query(condition.subquery, self.lookup, self.now, self.scan)
+        [ref] = condition.subquery.fields
+        inner, _ = sub._resolve(ref)
+        if len(ref.path) != 1 or inner.type not in ID_TYPES:
+            raise SoqlError("INVALID_FIELD", f"semi join sub selects can only query id fields, cannot use: "
+                            f"'{ref.text}'", text, ref.column)
+        name = inner.name
+        ids = {normalize_id(v) for r in sub.select(self.scan(sub.schema.name)) if (v := r.get(name))}
+        get = self._raw_getter(condition.field)[1]
+        if condition.negated:
+            return lambda r: (v := get(r)) is None or normalize_id(v) not in ids
+        return lambda r: (v := get(r)) is not None and normalize_id(v) in ids
 
     def _compare(self, condition: Compare) -> Predicate:
         spec, get = self._sort_getter_with_spec(condition.field)
@@ -387,11 +417,11 @@ def _no_column(name: str, entity: str) -> str:
             "for the appropriate names.")
 
 
-def compile_query(query: Query, lookup: Lookup, now: datetime) -> CompiledQuery:
+def compile_query(query: Query, lookup: Lookup, now: datetime, scan: Scan | None = None) -> CompiledQuery:
     schema = schema_for(query.sobject)
     if schema is None:
         raise SoqlError("INVALID_TYPE", f"sObject type '{query.sobject}' is not supported. If you are attempting "
                         "to use a custom object, be sure to append the '__c' after the entity name. Please "
                         "reference your WSDL or the describe call for the appropriate names.", query.text,
                         query.sobject_column)
-    return CompiledQuery(query, schema, lookup, now)
+    return CompiledQuery(query, schema, lookup, now, scan)
