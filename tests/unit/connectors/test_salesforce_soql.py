@@ -16,6 +16,7 @@ from leadsync.connectors.salesforce_soql import (
     in_soql,
     is_record_id,
     keyset_soql,
+    semi_join_soql,
 )
 from leadsync.domain.watermark import Window
 
@@ -122,3 +123,13 @@ def test_any_text_as_a_filter_value_stays_inside_one_literal(value: str) -> None
             continue
         assert body[index] != "'"
         index += 1
+
+
+def test_the_contacts_of_the_deals_accounts_are_one_semi_join_with_a_quoted_start() -> None:
+    soql = semi_join_soql("Contact", ["AccountId"], "AccountId", "Opportunity", "AccountId", T0)
+    assert soql == ("SELECT Id, AccountId FROM Contact WHERE AccountId IN (SELECT AccountId FROM Opportunity WHERE "
+                    "SystemModstamp >= 2026-01-05T10:00:00+00:00)")
+    assert semi_join_soql("Contact", [], "AccountId", "Opportunity", "AccountId", None).endswith(
+        "WHERE AccountId IN (SELECT AccountId FROM Opportunity)")
+    with pytest.raises(UnsafeName):
+        semi_join_soql("Contact", [], "AccountId", "Opportunity) OR (Id", "AccountId", None)
