@@ -235,3 +235,13 @@ def test_value_map_on_a_plain_value_and_incomplete_grade_map() -> None:
     assert any("[hubspot.outbound[0].values] score takes no value map" in e for e in errors)
     assert any("[hubspot.outbound[1].values] grade value map lacks F, D-" in e for e in errors)
     assert any("[hubspot.outbound[1].values.Z] not a grade: 'Z'" in e for e in errors)
+
+
+def test_value_for_writes_date_times_in_whole_seconds() -> None:
+    # Salesforce keeps whole seconds: a sub-second MQL date would read back different on every cycle.
+    from datetime import UTC, datetime
+
+    mql_date = by_field(System.SALESFORCE, "Lead", "MQL_Date__c")
+    at = datetime(2026, 11, 24, 5, 27, 51, 215709, tzinfo=UTC)
+    assert value_for(mql_date, at) == datetime(2026, 11, 24, 5, 27, 51, tzinfo=UTC)
+    assert value_for(mql_date, at).tzinfo is UTC

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from dataclasses import field as dataclass_field
 from typing import Any
 
@@ -98,7 +99,11 @@ def value_for(mapping: FieldMapping, leadsync_value: Any) -> Any:
     """What to write into ``mapping.field`` for ``leadsync_value``: through the value map when there is one.
 
     ``None`` stays ``None`` (clear the field). Raises :class:`UnmappedValue` naming the mapping's line.
+    Date-times are written in whole seconds: Salesforce keeps no more, so a finer value would never read
+    back equal and would look changed (or overridden) on every cycle.
     """
+    if isinstance(leadsync_value, datetime):
+        return leadsync_value.replace(microsecond=0)
     if mapping.values is None or leadsync_value is None:
         return leadsync_value
     try:
