@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from dataclasses import field as dataclass_field
+from datetime import datetime
 from typing import Any
 
 from leadsync.domain.contact_status import ContactStatusRules
