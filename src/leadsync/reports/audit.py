@@ -15,7 +15,7 @@ from datetime import datetime
 from leadsync.ledger import Identity, IdentityKind, Ledger, ScoreSnapshot, UnitOfWork
 from leadsync.ledger.errors import NotFound
 from leadsync.reports import queries
-from leadsync.reports.common import Window
+from leadsync.reports.common import Window, owner_label
 from leadsync.reports.model import Report, Table, text
 
 CRM_KINDS = (IdentityKind.SALESFORCE_LEAD, IdentityKind.SALESFORCE_CONTACT, IdentityKind.HUBSPOT_CONTACT)
@@ -72,10 +72,12 @@ def build(ledger: Ledger, window: Window, *, person: str | None = None) -> Repor
         contacts = queries.contact_changes(conn, person_id=person_id, since=since, until=window.end)
         record_ids: list[str] | None = None
         clocks = []
+        owners: dict[str, str] = {}
         if person_id is not None:
             record = uow.people.get(person_id)
             record_ids = sorted(i.value for i in record.identities if i.kind in CRM_KINDS) if record else []
             clocks = uow.sla.for_person(person_id)
+            owners = queries.owner_emails(conn)
         writes = queries.intents_for(conn, record_ids=record_ids, since=since, until=window.end)
 
     transition_rows = []
@@ -106,8 +108,9 @@ def build(ledger: Ledger, window: Window, *, person: str | None = None) -> Repor
     if person_id is not None:
         tables.append(Table(
             "sla_clocks", "SLA clocks", ("sla", "owner", "started", "due", "met", "breached", "stopped", "reason"),
-            tuple((c.sla, c.owner_id, *(text(v) for v in (c.started_at, c.due_at, c.met_at, c.breached_at,
-                                                          c.stopped_at)), c.stop_reason) for c in clocks),
+            tuple((c.sla, owner_label(c.owner_id, owners),
+                   *(text(v) for v in (c.started_at, c.due_at, c.met_at, c.breached_at, c.stopped_at)), c.stop_reason)
+                  for c in clocks),
         ))
     scope = {"person": f"{person} ({person_id})"} if person_id else window.params()
     headline = (("transitions", f"{len(found):,}"), ("writes", f"{len(writes):,}"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -42,3 +43,11 @@ class Window:
             "until": self.end.isoformat(),
             "as of": self.now.isoformat(),
         }
+
+
+def owner_label(owner_id: str | None, owners: Mapping[str, str]) -> str | None:
+    """How a report names a CRM owner: their email when the ledger knows it (``owners``: id -> email, see
+    :func:`leadsync.reports.queries.owner_emails`) or when the id is one already, else the raw id."""
+    if owner_id is None or "@" in owner_id:
+        return owner_id
+    return owners.get(owner_id, owner_id)

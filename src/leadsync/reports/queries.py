@@ -13,17 +13,25 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from leadsync.domain.identity import RecordRef
 from leadsync.domain.model import Cause, CauseKind, ContactStatusChange, Move, System, Transition
 from leadsync.ledger.records import IntentRecord, IntentState, ScoreSnapshot, SlaClock, WriteIntent
 from leadsync.ledger.schema import (
     activities,
+    assignments,
     contact_status_changes,
+    crm_owners,
     score_snapshots,
     sla_clocks,
+    sync_records,
     transitions,
     write_intents,
 )
 from leadsync.ledger.sla import clock_from_row
+from leadsync.sync.compute import FIELD_PRECEDENCE
+
+# The person field the inbound mappings fill from Salesforce ``LeadSource`` and HubSpot ``hs_analytics_source``.
+LEAD_SOURCE_FIELD = "lead_source"
 
 # IN-lists are sent in chunks: SQLite allows at most 32,766 bound parameters per statement.
 IN_CHUNK = 5_000
@@ -115,6 +123,40 @@ def first_touch_channel(conn: sa.Connection, person_ids: Sequence[str]) -> dict[
         query = sa.select(inner.c.person_id, inner.c.type).where(inner.c.n == 1)
         found.update({r.person_id: r.type for r in conn.execute(query)})
     return found
+
+
+def owner_emails(conn: sa.Connection) -> dict[str, str]:
+    """CRM owner id -> the owner's email (lower case), from what the sync pulled: Salesforce users and queues
+    and HubSpot owners (``crm_owners``), then the ids routing recorded beside each rep's email (``assignments``)
+    for owners no longer listed. An org has hundreds of owners, so all of them are read."""
+    found: dict[str, str] = {}
+    routed = [sa.select(column, assignments.c.owner_email).where(column.is_not(None),
+                                                                  assignments.c.owner_email.is_not(None)).distinct()
+              for column in (assignments.c.salesforce_owner_id, assignments.c.hubspot_owner_id)]
+    for owner_id, email in conn.execute(sa.union(*routed)):
+        found.setdefault(owner_id, email.strip().lower())
+    pulled = sa.select(crm_owners.c.owner_id, crm_owners.c.email).where(crm_owners.c.email.is_not(None))
+    for owner_id, email in conn.execute(pulled):
+        found[owner_id] = email.strip().lower()  # what the CRM says now wins over what routing recorded
+    return found
+
+
+def lead_sources(conn: sa.Connection, person_ids: Sequence[str]) -> dict[str, str]:
+    """Each person's lead source as the sync merges person fields: from their live CRM records, the record
+    first in the sync's field precedence that holds one (a Salesforce contact, then lead, then HubSpot)."""
+    r = sync_records
+    source = r.c.fields[LEAD_SOURCE_FIELD].as_string()
+    best: dict[str, tuple[int, RecordRef, str]] = {}
+    for chunk in _chunks(sorted(set(person_ids))):
+        query = sa.select(r.c.person_id, r.c.system, r.c.kind, r.c.record_id, source).where(
+            r.c.person_id.in_(chunk), r.c.deleted.is_(False), source.is_not(None), source != "")
+        for person, system, kind, record_id, value in conn.execute(query):
+            ref = RecordRef(System(system), kind, record_id)
+            rank = FIELD_PRECEDENCE.get((ref.system, ref.kind), -1)
+            held = best.get(person)
+            if held is None or (rank, ref) > (held[0], held[1]):
+                best[person] = (rank, ref, value.strip())
+    return {person: value for person, (_, _, value) in best.items() if value}
 
 
 def snapshots(conn: sa.Connection, *, person_ids: Sequence[str] | None = None, since: datetime | None = None,

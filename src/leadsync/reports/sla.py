@@ -4,6 +4,12 @@ and the breaches still open and already past, from the SLA clocks the engine rec
 A clock closed as met counts by when it was met (late or not); a clock the engine stopped after a breach
 (the lead went back to the pool) counts as breached; a clock stopped *without* a breach (an owner change,
 say) decided nothing and is left out, with the number left out said in the report.
+
+Owners: clocks name the CRM owner (a Salesforce user id, a HubSpot owner id, or the rep's email when the
+engine knew it). Reports show the owner's email wherever the ledger knows it (the users and owners the
+sync pulled, then the ids routing recorded), the raw id otherwise; the team is the routing queue listing
+that email. Source: the person's lead source (Salesforce ``LeadSource``, HubSpot ``hs_analytics_source``,
+as the inbound mappings store it), ``(unknown)`` when no record holds one.
 """
 
 from __future__ import annotations
@@ -19,12 +25,13 @@ from leadsync.domain.sla_report import SlaCase, SlaReport, build_sla_report
 from leadsync.ledger import Ledger, SlaClock
 from leadsync.reports import queries
 from leadsync.reports.business_time import BusinessTimeIndex
-from leadsync.reports.common import GROUPINGS, Window
+from leadsync.reports.common import GROUPINGS, Window, owner_label
 from leadsync.reports.model import Chart, Report, Series, Table, hours, percent
 from leadsync.rules.ruleset import RuleSet
 
-# person ids -> source label; the default is the channel of the person's first activity.
+# person ids -> source label; the default is the lead source the sync stored for each person.
 SourceLookup = Callable[[Sequence[str]], Mapping[str, str]]
+UNKNOWN_SOURCE = "(unknown)"
 
 
 def team_of(routing: RoutingRules) -> dict[str, str]:
@@ -36,11 +43,13 @@ def team_of(routing: RoutingRules) -> dict[str, str]:
     return teams
 
 
-def cases_from(clocks: Sequence[SlaClock], teams: Mapping[str, str], sources: Mapping[str, str]
-               ) -> tuple[list[SlaCase], int]:
-    """SLA cases for the domain report, and how many clocks were stopped without deciding anything."""
+def cases_from(clocks: Sequence[SlaClock], teams: Mapping[str, str], sources: Mapping[str, str],
+               owners: Mapping[str, str] | None = None) -> tuple[list[SlaCase], int]:
+    """SLA cases for the domain report, and how many clocks were stopped without deciding anything.
+    ``owners``: CRM owner id -> email; ``teams``: email (lower case) -> routing queue."""
     cases: list[SlaCase] = []
     undecided = 0
+    emails = owners or {}
     for clock in clocks:
         end = clock.met_at
         if end is None and clock.stopped_at is not None:
@@ -48,10 +57,10 @@ def cases_from(clocks: Sequence[SlaClock], teams: Mapping[str, str], sources: Ma
                 undecided += 1
                 continue
             end = clock.stopped_at
-        owner = clock.owner_id
+        owner = owner_label(clock.owner_id, emails)
         cases.append(SlaCase(
             clock.person_id, clock.sla, clock.started_at, clock.due_at, end, owner=owner,
-            team=teams.get(owner.lower()) if owner else None, source=sources.get(clock.person_id),
+            team=teams.get(owner.lower()) if owner else None, source=sources.get(clock.person_id, UNKNOWN_SOURCE),
         ))
     return cases, undecided
 
@@ -62,11 +71,12 @@ def build(ledger: Ledger, ruleset: RuleSet, window: Window, *, by: str = "owner"
         raise ValueError(f"cannot group by {by!r} (one of: {', '.join(GROUPINGS)})")
     with ledger.reading() as uow:
         clocks = queries.clocks_started(uow.connection, window.since, window.end)
+        owners = queries.owner_emails(uow.connection)
         sources: Mapping[str, str] = {}
         if by == "source":
             people = [c.person_id for c in clocks]
-            sources = source_lookup(people) if source_lookup else queries.first_touch_channel(uow.connection, people)
-    cases, undecided = cases_from(clocks, team_of(ruleset.routing), sources)
+            sources = source_lookup(people) if source_lookup else queries.lead_sources(uow.connection, people)
+    cases, undecided = cases_from(clocks, team_of(ruleset.routing), sources, owners)
     return report_from_cases(cases, ruleset, window, by=by, undecided=undecided)
 
 
