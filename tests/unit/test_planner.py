@@ -20,6 +20,7 @@ from leadsync.domain.planner import (
     mass_change_guard,
     plan_writes,
     resolve_two_way,
+    same_value,
     value_hash,
 )
 
@@ -202,3 +203,16 @@ def test_an_override_storm_is_corrected_at_most_the_limit_in_any_window(gaps: li
             written_at = now
     for start in corrected:
         assert sum(1 for c in corrected if start <= c < start + CORRECTION_WINDOW) <= MAX_CORRECTIONS
+
+
+def test_an_instant_read_back_without_its_fraction_of_a_second_is_our_value_not_an_override() -> None:
+    """Salesforce keeps Date/Time fields to the second: what we wrote at .968 reads back as .000. That is
+    our value (unchanged), not a user's edit to correct whenever something else on the record changes."""
+    ours = T + timedelta(microseconds=968_039)
+    assert same_value("2026-11-02T12:00:00.000+0000", ours) and same_value(ours, T)
+    assert not same_value("2026-11-02T12:00:01.000+0000", ours) and not same_value("12", 12.5)
+    key = (LEAD, "MQL_Date__c")
+    plan = plan_writes([DesiredField(LEAD, "MQL_Date__c", ours)], {key: "2026-11-02T12:00:00.000+0000"},
+                       {key: value_hash(ours)}, observed_at={LEAD: T + timedelta(hours=2)},
+                       written_at={key: T}, now=T + timedelta(hours=3))
+    assert plan.writes == () and plan.skipped[0].reason == "unchanged"

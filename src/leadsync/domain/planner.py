@@ -135,6 +135,19 @@ def canonical(value: Scalar) -> str:
     return value
 
 
+_CANONICAL_INSTANT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z")
+
+
+def same_value(held: Scalar, wanted: Scalar) -> bool:
+    """What a target holds is what we want there: equal canonical forms, or instants equal to the second.
+    Salesforce keeps no fraction of a second in a Date/Time field, so our 12:00:00.968 reads back as
+    12:00:00.000; taking that for a different value would rewrite it whenever the record changes."""
+    have, want = canonical(held), canonical(wanted)
+    if have == want:
+        return True
+    return bool(_CANONICAL_INSTANT.fullmatch(have) and _CANONICAL_INSTANT.fullmatch(want)) and have[:19] == want[:19]
+
+
 def value_hash(value: Scalar) -> str:
     """A short stable hash of a written value (echo suppression keeps these, not the values)."""
     return hashlib.sha256(json.dumps(canonical(value)).encode("utf-8")).hexdigest()[:16]
@@ -167,7 +180,7 @@ def plan_writes(
             skipped.append(Skip(want.target, want.field, "not_owned"))
             continue
         held = current.get(key)
-        if canonical(held) == canonical(want.value):
+        if same_value(held, want.value):
             skipped.append(Skip(want.target, want.field, "unchanged"))
             continue
         digest = value_hash(want.value)
