@@ -60,12 +60,13 @@ def salesforce_late_commit(target: Rig, late: bool) -> tuple[list[str], list[str
 
 
 def hubspot_clock_back(target: Rig, late: bool) -> tuple[list[str], list[str]]:
-    """HubSpot stamps 20 s in the past (inside its 30 s lag margin)."""
+    """HubSpot stamps 20 s in the past (inside the 30 s overlap re-read)."""
     return ([], skewed(target, 20 if late else 0, new_contacts, "hs"))
 
 
 def hubspot_index_lag(target: Rig, late: bool) -> tuple[list[str], list[str]]:
-    """HubSpot's search shows writes 25 s late (inside the lag margin); cycles 30 s apart."""
+    """HubSpot's search shows writes 25 s late (past the 5 s lag margin, inside the 30 s overlap); cycles 30 s
+    apart."""
     if late:
         target.sandbox.hs.set_index_lag(25)
     return ([], new_contacts(target, "lag"))

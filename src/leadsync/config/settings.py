@@ -78,7 +78,11 @@ class HubSpotSettings(_Section):
     burst_per_10s: int = Field(default=190, gt=0)
     search_per_second: float = Field(default=5.0, gt=0)
     daily_limit: int = Field(default=650_000, gt=0)
-    lag_margin_seconds: int = Field(default=30, ge=0)
+    # Each search window ends this far before server time: HubSpot's search index lags writes by seconds.
+    lag_margin_seconds: int = Field(default=5, ge=0)
+    # ... and starts this far before where the last completed read ended, so an entry the index showed later
+    # than that margin is still read (re-reading is harmless: upserts are keyed on id and modstamp).
+    overlap_seconds: int = Field(default=30, ge=0)
 
 
 class ScheduleSettings(_Section):

@@ -84,8 +84,10 @@ class EngineConfig:
         login = (settings.salesforce.username or "").strip().lower()
         return cls(
             overlap={System.SALESFORCE: timedelta(seconds=settings.salesforce.overlap_seconds),
-                     System.HUBSPOT: hs_lag},
-            # Salesforce's late commits are caught by the overlap re-read; HubSpot's search index lags.
+                     System.HUBSPOT: timedelta(seconds=settings.hubspot.overlap_seconds)},
+            # Salesforce's late commits are caught by the overlap re-read; HubSpot's search index lags a few
+            # seconds (the margin), and its stragglers are caught by the overlap re-read too. A short margin
+            # keeps a HubSpot change's way to the other system under one interval plus a few seconds.
             lag_margin={System.SALESFORCE: timedelta(0), System.HUBSPOT: hs_lag},
             max_change_share=settings.daemon.max_change_share, max_change_min=settings.daemon.max_change_min,
             epoch=epoch, keep_plans=keep_plans, integration_users=frozenset({login} if "@" in login else ()),
