@@ -26,6 +26,7 @@ from leadsync.config.settings import Settings
 from leadsync.connectors.port import CrmConnector
 from leadsync.ledger import Ledger, LedgerError, open_ledger
 from leadsync.ledger.fencing import NO_LEADER_EPOCH
+from leadsync.logging import get_logger
 from leadsync.rules.ruleset import RuleSet, load_ruleset
 from leadsync.sync.cycle import EngineConfig, SyncEngine
 from leadsync.sync.preflight import PreflightGate, PreflightResult
@@ -115,6 +116,10 @@ def build_app(settings: Settings, *, connectors: bool = True) -> App:
     """Everything a command needs; ``connectors=False`` for ledger-only commands (``score explain``)."""
     ruleset = load_ruleset(settings.daemon.mappings_dir)
     notes: list[str] = []
+    horizon = ruleset.sla.calendar.horizon_warning(utc_now().date())
+    if horizon is not None:
+        notes.append(horizon)
+        get_logger("leadsync.app").warning("calendar horizon", warning=horizon)
     ledger = open_sync_ledger(settings, notes, create=connectors)
     app = App(settings, ruleset, ledger, notes=notes)
     if not connectors:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import holidays
@@ -284,3 +285,22 @@ def test_elapsed_is_additive(cal: BusinessCalendar, t: datetime, h1: timedelta, 
     middle = add_business_time(cal, t, h1)
     end = add_business_time(cal, middle, h2)
     assert business_time_between(cal, t, end) == h1 + h2
+
+
+def test_the_holiday_horizon_warns_a_year_ahead_and_after_it_ran_out() -> None:
+    calendar = BusinessCalendar(BERLIN, BERLIN_OFFICE.weekly_hours, DE_2026, holidays_until=date(2026, 12, 31))
+    assert calendar.horizon_warning(date(2025, 12, 30)) is None
+    ahead = calendar.horizon_warning(date(2026, 1, 1))
+    assert ahead is not None and "end on 2026-12-31" in ahead and "last_year" in ahead
+    gone = calendar.horizon_warning(date(2027, 1, 1))
+    assert gone is not None and "ended on 2026-12-31" in gone and "working days" in gone
+    assert BusinessCalendar(BERLIN, BERLIN_OFFICE.weekly_hours).horizon_warning(date(2099, 1, 1)) is None
+
+
+def test_the_shipped_calendar_knows_its_horizon() -> None:
+    from leadsync.rules.ruleset import load_ruleset
+
+    calendar = load_ruleset(Path(__file__).resolve().parents[2] / "mappings").sla.calendar
+    assert calendar.holidays_until == date(2035, 12, 31)
+    assert calendar.horizon_warning(date(2026, 11, 24)) is None
+    assert calendar.horizon_warning(date(2035, 6, 1)) is not None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,9 @@ def _validate(args: argparse.Namespace) -> int:
     for name in sorted(ruleset.sources):
         print(f"  ok  {name}")
     print(f"  lifecycle statuses: {' -> '.join(lifecycle.status_names())}")
+    horizon = ruleset.sla.calendar.horizon_warning(datetime.now(UTC).date())
+    if horizon is not None:
+        print(f"  warning: {horizon}")
     return _validate_online(settings, ruleset) if args.online else 0
 
 

@@ -74,6 +74,8 @@ class BusinessCalendar:
     tz: tzinfo
     weekly_hours: tuple[tuple[OpeningInterval, ...], ...]
     holidays: frozenset[date] = field(default_factory=frozenset)
+    # The last date the holiday list covers (None: no public holidays configured, nothing to run out).
+    holidays_until: date | None = None
 
     def __post_init__(self) -> None:
         if len(self.weekly_hours) != 7:
@@ -85,6 +87,17 @@ class BusinessCalendar:
         # Without a single open weekday every search for "the next opening" would run forever.
         if not any(self.weekly_hours):
             raise ValueError("the calendar has no working hours on any weekday")
+
+    def horizon_warning(self, today: date, *, ahead_days: int = 365) -> str | None:
+        """A warning when the holiday list ends within ``ahead_days`` of ``today``: past its end every public
+        holiday counts as a working day, and SLA clocks run through them without anyone noticing."""
+        if self.holidays_until is None or (self.holidays_until - today).days > ahead_days:
+            return None
+        if self.holidays_until < today:
+            return (f"the SLA calendar's public holidays ended on {self.holidays_until}: holidays are working days "
+                    "now; extend [calendar.holidays] last_year in sla.toml")
+        return (f"the SLA calendar's public holidays end on {self.holidays_until}: extend [calendar.holidays] "
+                "last_year in sla.toml before then")
 
     def hours_on(self, day: date) -> tuple[OpeningInterval, ...]:
         """The opening intervals of a local date: none on holidays and days off."""

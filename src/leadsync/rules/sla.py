@@ -107,7 +107,8 @@ def _calendar(model: CalendarModel, source: SourceFile, errors: list[RuleError])
     if tz is None or week is None or closed is None:
         return None
     try:
-        return BusinessCalendar(tz, week, closed)
+        until = date(model.holidays.last_year, 12, 31) if model.holidays.country is not None else None
+        return BusinessCalendar(tz, week, closed, holidays_until=until)
     except ValueError as exc:  # what the per-field checks cannot see, said in the domain's words
         errors.append(source.error(here, str(exc)))
         return None
