@@ -275,6 +275,8 @@ class SyncEngine:
             "echoes": report.pull.echoes, "duplicates": report.pull.duplicates,
             "conversions": report.pull.conversions, "merges": report.pull.merges,
             "transitions": report.totals.transitions, "contact_status_changes": report.totals.contact_changes,
+            "override_corrections": report.totals.corrections,
+            "override_limit": report.totals.skipped.get("override_limit", 0),
             "writes": report.totals.writes, "applied": report.outcome.applied, "failed": report.outcome.failed,
             "quarantined": report.outcome.quarantined, "held": report.outcome.held,
             "resolved_pending": report.outcome.resolved_pending, "queued_sent": report.outcome.queued_sent,

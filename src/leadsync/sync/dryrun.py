@@ -26,7 +26,7 @@ def as_dict(report: CycleReport) -> dict[str, Any]:
         key = f"{write.target.system.value} {write.target.object} {write.target.record_id}"
         by_record.setdefault(key, []).append({
             "field": write.field, "old": _shown(write.previous), "new": _shown(write.value),
-            "clear_first": write.clear_first,
+            "clear_first": write.clear_first, **({"note": write.note} if write.note else {}),
         })
     return {
         "run_id": report.run_id,
@@ -55,6 +55,7 @@ def as_dict(report: CycleReport) -> dict[str, Any]:
             "transitions_per_status": dict(sorted(report.totals.transitions_per_status.items())),
             "contact_status_per_status": dict(sorted(report.totals.contact_per_status.items())),
             "fields_left_alone": dict(sorted(report.totals.skipped.items())),
+            "override_corrections": report.totals.corrections,
         },
         "outcome": {"applied": report.outcome.applied, "failed_transient": report.outcome.failed,
                     "quarantined": report.outcome.quarantined, "held_in_quarantine": report.outcome.held,
@@ -107,7 +108,8 @@ def _plan_lines(data: dict[str, Any]) -> list[str]:
         lines.append(f"  {record}")
         for item in fields:
             clear = " (clear, then set)" if item["clear_first"] else ""
-            lines.append(f"    {item['field']}: {item['old']!r} -> {item['new']!r}{clear}")
+            note = f" ({item['note']})" if item.get("note") else ""
+            lines.append(f"    {item['field']}: {item['old']!r} -> {item['new']!r}{clear}{note}")
     for t in data["transitions"]:
         lines.append(f"  transition {t['person']}: {t['from']} -> {t['to']} [{t['rule']}] {t['reason']}")
     for c in data["contact_status_changes"]:
@@ -118,4 +120,6 @@ def _plan_lines(data: dict[str, Any]) -> list[str]:
                        ("fields left alone", "fields_left_alone")):
         if counts[key]:
             lines.append(f"  {title}: " + ", ".join(f"{k}={v}" for k, v in counts[key].items()))
+    if counts["override_corrections"]:
+        lines.append(f"  corrections of CRM users' overrides: {counts['override_corrections']}")
     return lines

@@ -27,6 +27,7 @@ class PlanTotals:
     contact_changes: int = 0
     held: int = 0
     changed_people: int = 0  # what the mass-change guard weighs
+    corrections: int = 0  # writes that correct a CRM user's override of a field leadsync owns
     skipped: Counter[str] = field(default_factory=Counter)
     writes_per_field: Counter[str] = field(default_factory=Counter)  # "system.field" -> writes
     transitions_per_status: Counter[str] = field(default_factory=Counter)
@@ -45,6 +46,7 @@ class PlanTotals:
                 self.contact_per_status[change.to_status] += 1
             self.transitions_per_status.update(t.to_status for t in plan.transitions)
             self.writes_per_field.update(f"{w.target.system.value}.{w.field}" for w in plan.writes)
+            self.corrections += sum(1 for w in plan.writes if w.corrects_override)
             self.held += len(plan.held)
             self.skipped.update(plan.skipped)
             # People met for the first time are created, not changed: a first full sync is not a mass

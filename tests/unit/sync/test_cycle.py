@@ -204,9 +204,16 @@ def test_a_field_edited_in_both_systems_follows_its_owner(world: World) -> None:
     world.cycle()
     world.sf.edit("lead", "00Q1", current={"Lead_Score__c": 99, "OwnerId": "005B"})
     world.hs.edit("contact", "101", current={"leadsync_score": 77})
-    quiet = world.cycle()
-    assert quiet.writes == []  # our answer did not change: users' overrides are not fought every cycle
-    assert quiet.plans[0].skipped["echo_of_our_write"] == 2
+    planned = render_text(world.cycle(dry_run=True))
+    assert "Lead_Score__c: 99 -> " in planned and "(correcting an override of Lead_Score__c by the CRM" in planned
+    assert "corrections of CRM users' overrides: 2" in planned
+    corrected = world.cycle()
+    # leadsync owns the score: a user's override is corrected (once; the loop guard caps repeats); the owner
+    # field belongs to Salesforce, so its edit is taken, not fought.
+    assert {(w.target, w.field) for w in corrected.writes} == {(LEAD, "Lead_Score__c"), (HS_CONTACT, "leadsync_score")}
+    assert all(w.corrects_override and "correcting an override" in w.note for w in corrected.writes)
+    assert corrected.totals.corrections == 2
+    assert world.cycle().writes == []  # the corrections come back as echoes: quiet
 
     form_fill(world, System.HUBSPOT, "contact", "101", "hs-e2", days_ago=0.01)
     report = world.cycle()
