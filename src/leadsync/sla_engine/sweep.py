@@ -112,6 +112,9 @@ def return_to_pool(uow: UnitOfWork, ruleset: RuleSet, defn: SlaDefinition, clock
         return f"person {clock.person_id}: cannot return to the pool ({exc})"
     uow.sla.stop(clock.person_id, clock.sla, now, POOL_REASON)
     uow.transitions.append([move], run_id=run_id, epoch=epoch)
+    # The next cycle evaluates the person, so both CRMs learn the new status (nothing else would bring
+    # them up: the move happened in the ledger, not in a CRM).
+    uow.sync.mark_dirty([clock.person_id], now)
     # Recorded beside the assignments: the rep no longer counts the lead as open, and when the person
     # qualifies again while the CRM still names that rep, routing hands the lead on.
     last = uow.assignments.latest_for([clock.person_id]).get(clock.person_id)
