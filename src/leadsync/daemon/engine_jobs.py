@@ -6,6 +6,7 @@ of the cycle is fenced by it) over connectors wrapped with the run's checkpoint.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from leadsync.app import App
@@ -47,25 +48,33 @@ def outcome_of(report: CycleReport, connectors: list[CheckpointedConnector]) -> 
     return outcome
 
 
-def cycle_job(app: App, *, rescore_all: bool, notifier: Notifier | None = None) -> FunctionJob:
+@dataclass(frozen=True)
+class NotifyingJob(FunctionJob):
+    """A job that sends notifications, with the notifier it sends them through (None: none configured).
+    The daemon gives the cycle and the sweep the same one, so one rate limit paces all its webhooks."""
+
+    notifier: Notifier | None = None
+
+
+def cycle_job(app: App, *, rescore_all: bool, notifier: Notifier | None = None) -> NotifyingJob:
     """The sync (or full rescore) cycle; MQL hand-offs go through ``notifier`` (the app's own, built from
-    ``[notifications]``, when none is given; pass the sweep's to share its pacing)."""
+    ``[notifications]``, when none is given; the daemon passes the one its sweep uses)."""
+    sender = notifier if notifier is not None else app.notifier()
 
     def run(ctx: JobContext) -> JobOutcome:
         connectors = [CheckpointedConnector(c, ctx) for c in app.connectors]
         config = EngineConfig.from_settings(app.settings, epoch=ctx.epoch)
-        engine = SyncEngine(app.ledger, app.ruleset, connectors, config, app.clock,
-                            notifier=notifier if notifier is not None else app.notifier())
+        engine = SyncEngine(app.ledger, app.ruleset, connectors, config, app.clock, notifier=sender)
         report = engine.run_once(rescore_all=rescore_all)
         outcome = outcome_of(report, connectors)
         if report.status == "guard_tripped":  # nothing was written; an operator must look (the engine logged it)
             raise RunStopped(report.errors[0] if report.errors else "mass-change guard", outcome)
         return outcome
 
-    return FunctionJob(RESCORE if rescore_all else SYNC, run, records_own_run=True)
+    return NotifyingJob(RESCORE if rescore_all else SYNC, run, records_own_run=True, notifier=sender)
 
 
-def sla_sweep_job(app: App, notifier: Notifier | None) -> FunctionJob:
+def sla_sweep_job(app: App, notifier: Notifier | None) -> NotifyingJob:
     warned_until: list[Any] = [None]  # the previous sweep's time: warnings before it were sent
 
     def run(ctx: JobContext) -> JobOutcome:
@@ -77,4 +86,4 @@ def sla_sweep_job(app: App, notifier: Notifier | None) -> FunctionJob:
             "returned_to_pool": len(result.returned_to_pool), "notified": result.notified,
         }, errors=list(result.problems))
 
-    return FunctionJob(SLA_SWEEP, run)
+    return NotifyingJob(SLA_SWEEP, run, notifier=notifier)

@@ -16,7 +16,6 @@ from leadsync.daemon.reconcile import reconcile_job
 from leadsync.daemon.scheduler import ScheduledJob, daily_at, every
 from leadsync.daemon.service import DaemonError
 from leadsync.ledger import Ledger, RunStatus
-from leadsync.notify import notifier_from_settings
 from leadsync.sync.preflight import PreflightFailed
 
 DEAD_LETTERS = "leadsync-notifications.dead.jsonl"
@@ -37,15 +36,16 @@ def default_jobs(settings: Settings, ledger: Ledger, resources: contextlib.ExitS
         raise DaemonError(str(exc)) from None
     except ConnectorError as exc:
         raise DaemonError(f"preflight could not reach the CRM: {exc}") from None
-    notifier = notifier_from_settings(settings.notifications, dead_letter_path(settings))
-    if notifier is not None:
-        resources.callback(notifier.close)
+    # One notifier for the whole daemon (the app's, closed with it): the cycles' MQL hand-offs and the
+    # sweep's SLA warnings and breaches share its queue, its rate limit and its dead letters.
+    notifier = app.notifier()
     schedule = settings.schedule
     return [
-        ScheduledJob(preflighted(app, cycle_job(app, rescore_all=False)), every(schedule.sync_interval_seconds),
-                     run_at_start=True),
+        ScheduledJob(preflighted(app, cycle_job(app, rescore_all=False, notifier=notifier)),
+                     every(schedule.sync_interval_seconds), run_at_start=True),
         ScheduledJob(sla_sweep_job(app, notifier), every(schedule.sla_sweep_interval_seconds)),
-        ScheduledJob(preflighted(app, cycle_job(app, rescore_all=True)), daily_at(schedule.rescore_at)),
+        ScheduledJob(preflighted(app, cycle_job(app, rescore_all=True, notifier=notifier)),
+                     daily_at(schedule.rescore_at)),
         ScheduledJob(reconcile_job(app), daily_at(schedule.reconcile_at)),
     ]
 
