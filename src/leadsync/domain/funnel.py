@@ -13,10 +13,11 @@ not, plus the funnel order of the statuses (from the lifecycle rules). Rules the
 
 from __future__ import annotations
 
+import bisect
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, tzinfo
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
 
 from leadsync.domain.model import Move, Transition
@@ -217,6 +218,112 @@ def aggregate_transitions(
         counts=dict(Counter((stage, period) for stage, period, _ in counted)),
         cohorts={key: len(members) for key, members in cohort_members.items()},
         reached=dict(reached),
+        time_in_stage=tuple(stage_timing(s, durations[s]) for s in stage_order),
+        skipped={(a, b): people_group(p, sample) for (k, a, b), p in flows.items() if k == "skipped_stage"},
+        backward={(a, b): people_group(p, sample) for (k, a, b), p in flows.items() if k == "backward_move"},
+        re_entries={stage: people_group(p, sample) for stage, p in re_entries.items()},
+        stuck={stage: people_group(p, sample) for stage, p in stuck.items()},
+        initial_moves=initial,
+    )
+
+
+# One transition as the ordered aggregation reads it: (person, from, to, at, move value).
+HistoryRow = tuple[str, str | None, str, datetime, str]
+
+
+def aggregate_ordered(
+    rows: Iterable[HistoryRow], stage_order: Sequence[str], *, now: datetime, settings: FunnelSettings,
+    since: datetime | None, until: datetime | None, bounds: Sequence[tuple[date, datetime]],
+) -> FunnelAggregates:
+    """The aggregates of :func:`aggregate_transitions`, from rows already ordered by person, then time (ties
+    in ledger order), in one pass holding one person's history at a time: what a large ledger streams from
+    its ``(person_id, at)`` index. ``bounds`` are (period start, the instant it starts) of every period
+    overlapping the window, ascending (the report's periods, computed once by the caller)."""
+    rank = {stage: index for index, stage in enumerate(stage_order)}
+    later_of = {stage: tuple(stage_order[index + 1:]) for stage, index in rank.items()}
+    # Every instant compared per row in UTC: comparing datetimes of one tzinfo needs no offset lookups, which
+    # cost more than the rest of the walk (the rows come in UTC).
+    instants = [instant.astimezone(UTC) for _, instant in bounds]
+    since = since.astimezone(UTC) if since is not None else None
+    until = until.astimezone(UTC) if until is not None else None
+    counts: Counter[tuple[str, int]] = Counter()
+    cohorts: Counter[tuple[str, int]] = Counter()
+    reached: Counter[tuple[str, str, int]] = Counter()
+    durations: dict[str, list[timedelta]] = {stage: [] for stage in stage_order}
+    flows: dict[tuple[str, str, str], set[str]] = defaultdict(set)
+    kinds: dict[tuple[str, str, str], str | None] = {}
+    moves = {m.value: m for m in Move}
+    re_entries: dict[str, set[str]] = defaultdict(set)
+    stuck: dict[str, set[str]] = defaultdict(set)
+    stuck_before = {stage: (now - limit).astimezone(UTC) for stage, limit in settings.stuck_after.items()}
+    initial: list[tuple[datetime, str, str]] = []
+    initial_move = Move.INITIAL.value
+
+    def close_person(person: str, previous: tuple[str, datetime], firsts: dict[str, datetime],
+                     entered: list[tuple[str, int]]) -> None:
+        stage, at = previous
+        if stage in stuck_before and at < stuck_before[stage]:
+            stuck[stage].add(person)
+        for stage, period in entered:
+            cohorts[(stage, period)] += 1
+            first_at = firsts[stage]
+            for later in later_of[stage]:
+                reached_at = firsts.get(later)
+                if reached_at is not None and reached_at >= first_at:
+                    reached[(stage, later, period)] += 1
+
+    # Walk the rows keeping only the current person's state: their first entry per stage, the (stage, period)
+    # pairs counted, the cohorts they entered in the window, and their previous transition.
+    person = ""
+    firsts: dict[str, datetime] = {}
+    counted: set[tuple[str, int]] = set()
+    entered: list[tuple[str, int]] = []
+    previous: tuple[str, datetime] | None = None  # (to, at) of the person's previous transition
+    bisect_right = bisect.bisect_right
+    for who, src, dst, at, move in rows:
+        if who != person:
+            if previous is not None:
+                close_person(person, previous, firsts, entered)
+            person = who
+            firsts, counted, entered = {}, set(), []
+        elif previous is not None:
+            waited = durations.get(previous[0])
+            if waited is not None:
+                waited.append(at - previous[1])
+        previous = (dst, at)
+        in_window = (since is None or at >= since) and (until is None or at < until)
+        if dst in rank:
+            first = dst not in firsts
+            if first:
+                firsts[dst] = at
+            if in_window:
+                key = (dst, bisect_right(instants, at) - 1)
+                if key not in counted:
+                    counted.add(key)
+                    counts[key] += 1
+                if first:
+                    entered.append(key)
+                else:
+                    re_entries[dst].add(who)
+        if in_window and src is not None:
+            flow = (src, dst, move)
+            kind = kinds.get(flow, "?")
+            if kind == "?":
+                kind = kinds[flow] = flow_kind(src, dst, moves[move], rank)
+            if kind is not None:
+                flows[(kind, src, dst)].add(who)
+        if move == initial_move:
+            initial.append((at, dst, who))
+    if previous is not None:
+        close_person(person, previous, firsts, entered)
+
+    sample = settings.people_sample
+    initial.sort(key=lambda row: (row[0], row[2]))
+    return FunnelAggregates(
+        counts={(stage, bounds[p][0]): n for (stage, p), n in counts.items()},
+        cohorts={(stage, bounds[p][0]): n for (stage, p), n in cohorts.items()},
+        reached={(stage, later, bounds[p][0]): reached[(stage, later, p)]
+                 for (stage, p) in cohorts for later in later_of[stage]},
         time_in_stage=tuple(stage_timing(s, durations[s]) for s in stage_order),
         skipped={(a, b): people_group(p, sample) for (k, a, b), p in flows.items() if k == "skipped_stage"},
         backward={(a, b): people_group(p, sample) for (k, a, b), p in flows.items() if k == "backward_move"},

@@ -1,5 +1,6 @@
-"""The funnel's SQL aggregates give the very report ``build_funnel`` gives over the same history, on SQLite
-and PostgreSQL: a hand-built ledger with each abnormal flow, and random ledgers."""
+"""The funnel's aggregates, both ways (SQL aggregates, and the ordered read walked by ``aggregate_ordered``),
+give the very report ``build_funnel`` gives over the same history, on SQLite and PostgreSQL: a hand-built
+ledger with each abnormal flow, and random ledgers (instants to the microsecond, ties in time included)."""
 
 from __future__ import annotations
 
@@ -7,13 +8,14 @@ import random
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
+from itertools import pairwise
 
 import pytest
 
 from leadsync.domain.funnel import FunnelReport, FunnelSettings, build_funnel, funnel_from_aggregates
 from leadsync.domain.model import Move, Transition
 from leadsync.ledger import Ledger
-from leadsync.reports.funnel_queries import funnel_aggregates
+from leadsync.reports.funnel_queries import METHODS, funnel_aggregates
 from tests.integration.reports.builders import BERLIN, berlin, move, utc, walk, write
 
 STAGES = ("Raw", "Inquiry", "MQL", "SAL", "SQL", "Opportunity", "Customer")
@@ -26,12 +28,18 @@ SETTINGS = FunnelSettings(period="week", trailing_periods=3, min_trailing_mean=1
                           stuck_after={"MQL": timedelta(days=14), "SAL": timedelta(days=30)})
 
 
+@pytest.fixture(params=METHODS)
+def method(request: pytest.FixtureRequest) -> str:
+    name: str = request.param
+    return name
+
+
 def both(ledger: Ledger, items: Sequence[Transition], settings: FunnelSettings, since: datetime | None,
-         until: datetime) -> tuple[FunnelReport, FunnelReport]:
-    """(from SQL aggregates, from build_funnel over the history before ``until``, in ledger order)."""
+         until: datetime, method: str) -> tuple[FunnelReport, FunnelReport]:
+    """(from the ledger by ``method``, from build_funnel over the history before ``until``, in ledger order)."""
     with ledger.reading() as uow:
         aggregates = funnel_aggregates(uow.connection, STAGES, now=NOW, tz=BERLIN, settings=settings,
-                                       since=since, until=until)
+                                       since=since, until=until, method=method)
     from_sql = funnel_from_aggregates(aggregates, STAGES, settings)
     history = [t for t in items if t.at < until]
     return from_sql, build_funnel(history, STAGES, now=NOW, tz=BERLIN, settings=settings, since=since, until=until)
@@ -74,11 +82,11 @@ def hand_built() -> list[Transition]:
 
 
 @pytest.mark.parametrize("period", ["week", "day", "month"])
-def test_hand_built_ledger_same_report_both_ways(ledger: Ledger, period: str) -> None:
+def test_hand_built_ledger_same_report_both_ways(ledger: Ledger, period: str, method: str) -> None:
     items = hand_built()
     write(ledger, items)
     settings = replace(SETTINGS, period=period)
-    from_sql, from_python = both(ledger, items, settings, SINCE, UNTIL)
+    from_sql, from_python = both(ledger, items, settings, SINCE, UNTIL, method)
     assert from_sql == from_python
     kinds = {a.kind for a in from_sql.anomalies}
     assert {"skipped_stage", "backward_move", "re_entry", "bulk_import", "stuck"} <= kinds
@@ -90,49 +98,64 @@ def test_hand_built_ledger_same_report_both_ways(ledger: Ledger, period: str) ->
     assert bulk.people_total == 7 and "4 Raw, 3 Inquiry" in bulk.detail  # imp0, imp3, imp6 came in as Inquiry
 
 
-def test_sampled_people_lists_carry_the_total(ledger: Ledger) -> None:
+def test_sampled_people_lists_carry_the_total(ledger: Ledger, method: str) -> None:
     items = hand_built()
     write(ledger, items)
     settings = replace(SETTINGS, people_sample=2)
-    from_sql, from_python = both(ledger, items, settings, SINCE, UNTIL)
+    from_sql, from_python = both(ledger, items, settings, SINCE, UNTIL, method)
     assert from_sql == from_python
     (bulk,) = from_sql.anomalies_of("bulk_import")
     assert bulk.people == ("imp0", "imp1") and bulk.people_count == 7
 
 
-def test_no_start_reads_from_the_first_transition(ledger: Ledger) -> None:
+def test_no_start_reads_from_the_first_transition(ledger: Ledger, method: str) -> None:
     items = hand_built()
     write(ledger, items)
-    from_sql, from_python = both(ledger, items, SETTINGS, None, UNTIL)
+    from_sql, from_python = both(ledger, items, SETTINGS, None, UNTIL, method)
     assert from_sql == from_python
     assert from_sql.periods[0] == datetime(2026, 7, 27).date()  # Monday of B3's first entry, 1 Aug
 
 
-def test_empty_ledger(ledger: Ledger) -> None:
-    from_sql, from_python = both(ledger, [], SETTINGS, SINCE, UNTIL)
+def test_empty_ledger(ledger: Ledger, method: str) -> None:
+    from_sql, from_python = both(ledger, [], SETTINGS, SINCE, UNTIL, method)
     assert from_sql == from_python and from_sql.counts == {} and from_sql.anomalies == ()
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
-def test_random_ledgers_same_report_both_ways(ledger: Ledger, seed: int) -> None:
+def test_random_ledgers_same_report_both_ways(ledger: Ledger, seed: int, method: str) -> None:
     items = random_ledger(random.Random(seed))
     write(ledger, items)
-    from_sql, from_python = both(ledger, items, SETTINGS, SINCE, UNTIL)
+    from_sql, from_python = both(ledger, items, SETTINGS, SINCE, UNTIL, method)
     assert from_sql == from_python
     assert sum(from_sql.counts.values()) > 0 and from_sql.anomalies_of("re_entry")
 
 
-def random_ledger(rng: random.Random) -> list[Transition]:
-    """60 people wandering the funnel (forward, skipping, back, recycled, reopened) from July to December."""
+@pytest.mark.parametrize("seed", [4, 5])
+def test_random_ledgers_to_the_microsecond_with_ties(ledger: Ledger, seed: int, method: str) -> None:
+    """Durations differing by microseconds rank as Python ranks them; moves at one instant keep ledger order."""
+    items = random_ledger(random.Random(seed), people=150, fine=True)
+    write(ledger, items)
+    from_sql, from_python = both(ledger, items, SETTINGS, SINCE, UNTIL, method)
+    assert from_sql == from_python
+    assert any(a.at == b.at and a.person_id == b.person_id for a, b in pairwise(items))
+
+
+def random_ledger(rng: random.Random, *, people: int = 60, fine: bool = False) -> list[Transition]:
+    """People wandering the funnel (forward, skipping, back, recycled, reopened) from July to December; ``fine``:
+    instants to the microsecond, and one move in ten at the same instant as the person's previous one."""
     statuses = STAGES + OTHERS
     items = []
-    for n in range(60):
+    for n in range(people):
         person = rng.choice(("p", "P", "p_", "p-")) + str(n)
         at = utc(2026, 7, 1) + timedelta(minutes=rng.randrange(0, 150 * 24 * 60))
         status = rng.choice(STAGES[:3])
         items.append(move(person, None, status, at))
         for _ in range(rng.randrange(0, 9)):
-            at += timedelta(minutes=rng.randrange(1, 30 * 24 * 60))
+            if fine:
+                at += timedelta(0) if rng.random() < 0.1 else timedelta(
+                    minutes=rng.randrange(0, 30 * 24 * 60), microseconds=rng.randrange(1, 1_000_000))
+            else:
+                at += timedelta(minutes=rng.randrange(1, 30 * 24 * 60))
             target = rng.choice([s for s in statuses if s != status])
             how = Move.RECYCLE if target == "Recycled" else rng.choice((Move.FORWARD, Move.REOPEN))
             items.append(move(person, status, target, at, how))
