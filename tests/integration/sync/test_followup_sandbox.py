@@ -8,6 +8,7 @@ org has its own reps), so routing has someone to pick in both systems. A person 
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -18,8 +19,10 @@ from typing import Any
 import pytest
 
 from leadsync.app import sandbox_connectors
-from leadsync.config.settings import SalesforceSettings, Settings
+from leadsync.config.settings import SalesforceSettings, Settings, load_settings
 from leadsync.connectors.port import CrmConnector
+from leadsync.daemon.engine_jobs import NotifyingJob
+from leadsync.daemon.wiring import default_jobs
 from leadsync.ledger import AssignmentRecord, AssignmentStatus, Identity, IdentityKind, Ledger, SlaClock, open_ledger
 from leadsync.notify import DeadLetters, Endpoint, Notifier, SenderPolicy
 from leadsync.rules.ruleset import RuleSet, load_ruleset
@@ -143,6 +146,19 @@ def rig(tmp_path: Path, clean_env: pytest.MonkeyPatch) -> Iterator[Rig]:
     finally:
         notifier.close(1)
         receiver.close()
+
+
+@pytest.fixture
+def sandbox_app(tmp_path: Path, clean_env: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A config file for the daemon on a running sandbox, with a webhook configured."""
+    with Sandbox(persons=12, seed=4, rate_limits=False, directory=tmp_path / "sandbox") as sandbox:
+        for name, value in sandbox.env().items():
+            clean_env.setenv(name, value)
+        config = tmp_path / "leadsync.toml"
+        config.write_text(f'[ledger]\nurl = "sqlite:///{tmp_path / "ledger.db"}"\n'
+                          f'[daemon]\nmappings_dir = "{MAPPINGS}"\nlog_level = "warning"\n'
+                          '[notifications]\nwebhook_url = "http://127.0.0.1:9/hook"\n', encoding="utf-8")
+        yield config
 
 
 def inbound_queue(rig: Rig) -> str:
@@ -308,9 +324,21 @@ def test_round_robin_continues_across_engines_over_the_sandbox(rig: Rig) -> None
         hand_raise(rig, contact)
     rig.cycle()  # a new engine and new connectors: the rotation comes from the ledger
 
-    owners = [rig.assignments(rig.person(lead))[0].owner_email for lead, _ in people]
+    owners = [rig.assignments(rig.person(lead))[0].owner_email or "" for lead, _ in people]
     # within a cycle people are routed in the order of their person ids; across cycles the rotation goes on
     assert sorted(owners[:2]) == sorted(INSIDE_SALES[:2])
     assert sorted(owners[2:]) == sorted([INSIDE_SALES[2], INSIDE_SALES[0]])
-    assert [rig.lead(lead)["OwnerId"] for lead, _ in people] == [rig.sf_user[o or ""] for o in owners]
-    assert [rig.contact(c)["hubspot_owner_id"] for _, c in people] == [rig.hs_owner[o or ""] for o in owners]
+    assert [rig.lead(lead)["OwnerId"] for lead, _ in people] == [rig.sf_user[o] for o in owners]
+    assert [rig.contact(c)["hubspot_owner_id"] for _, c in people] == [rig.hs_owner[o] for o in owners]
+
+
+def test_the_daemon_gives_the_cycles_and_the_sweep_one_notifier(sandbox_app: Path) -> None:
+    settings = load_settings(sandbox_app)
+    with contextlib.ExitStack() as resources:
+        ledger = resources.enter_context(open_ledger(settings.ledger.url, auto_upgrade=True))
+        jobs = default_jobs(settings, ledger, resources)
+        notifiers = {job.job.kind: job.job.notifier for job in jobs if isinstance(job.job, NotifyingJob)}
+        assert set(notifiers) == {"sync", "sla_sweep", "rescore"}
+        [shared] = {id(n) for n in notifiers.values()}
+        notifier = notifiers["sync"]
+        assert notifier is not None and id(notifier) == shared
