@@ -14,6 +14,7 @@ naming each mapping line, and nothing is written. A dry run plans anyway and rep
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -54,6 +55,9 @@ class App:
     ledger: Ledger
     connectors: list[CrmConnector] = field(default_factory=list)
     sandbox: Sandbox | None = None
+    # The Salesforce login the connectors really use when it is not in the settings (the sandbox's): routing
+    # must know it, since a lead owned by the integration user is unassigned.
+    salesforce_login: str | None = None
     notes: list[str] = field(default_factory=list)  # what the root did on the user's behalf
     clock: Callable[[], datetime] = utc_now
     gate: PreflightGate = field(default_factory=PreflightGate)  # one per app: the daemon's lives as long as it
@@ -83,9 +87,17 @@ class App:
         result = self.preflight()
         if not dry_run:
             result.raise_if_failed()
-        config = EngineConfig.from_settings(self.settings, epoch=epoch)
+        config = self.engine_config(epoch=epoch)
         return SyncEngine(self.ledger, self.ruleset, self.connectors, config, self.clock,
                           notifier=None if dry_run else self.notifier())
+
+    def engine_config(self, *, epoch: int = NO_LEADER_EPOCH, keep_plans: bool = False) -> EngineConfig:
+        """The engine's configuration from the settings, with the login the connectors really use."""
+        config = EngineConfig.from_settings(self.settings, epoch=epoch, keep_plans=keep_plans)
+        login = (self.salesforce_login or "").strip().lower()
+        if "@" not in login:
+            return config
+        return dataclasses.replace(config, integration_users=config.integration_users | {login})
 
     def preflight_problems(self) -> list[str]:
         """The located problems of the last preflight (empty when it passed or was not run)."""
@@ -126,6 +138,9 @@ def build_app(settings: Settings, *, connectors: bool = True) -> App:
         return app
     try:
         app.connectors, app.sandbox = open_connectors(settings, ruleset, notes)
+        if settings.sandbox.enabled:
+            env = app.sandbox.env() if app.sandbox is not None else os.environ
+            app.salesforce_login = env.get("LEADSYNC_SANDBOX_SF_USERNAME")
     except BaseException:
         app.close()
         raise

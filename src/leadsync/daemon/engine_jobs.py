@@ -15,7 +15,7 @@ from leadsync.daemon.checkpointed import CheckpointedConnector
 from leadsync.daemon.jobs import RESCORE, SLA_SWEEP, SYNC, FunctionJob, JobContext, JobOutcome, RunStopped
 from leadsync.notify import Notifier
 from leadsync.sla_engine import sweep
-from leadsync.sync.cycle import CycleReport, EngineConfig, SyncEngine
+from leadsync.sync.cycle import CycleReport, SyncEngine
 
 
 def budget_remaining(connector: CrmConnector) -> int | None:
@@ -63,7 +63,7 @@ def cycle_job(app: App, *, rescore_all: bool, notifier: Notifier | None = None) 
 
     def run(ctx: JobContext) -> JobOutcome:
         connectors = [CheckpointedConnector(c, ctx) for c in app.connectors]
-        config = EngineConfig.from_settings(app.settings, epoch=ctx.epoch)
+        config = app.engine_config(epoch=ctx.epoch)
         engine = SyncEngine(app.ledger, app.ruleset, connectors, config, app.clock, notifier=sender)
         report = engine.run_once(rescore_all=rescore_all)
         outcome = outcome_of(report, connectors)

@@ -21,7 +21,7 @@ from leadsync.domain.lifecycle import Role
 from leadsync.ledger import NO_LEADER_EPOCH
 from leadsync.reports import Window, build_report, render
 from leadsync.sla_engine import sweep
-from leadsync.sync.cycle import EngineConfig, SyncEngine
+from leadsync.sync.cycle import SyncEngine
 
 CONTACT_FORM = "Contact us"
 FORM_POINTS = 20  # what the shipped scoring.toml gives a contact-us form; more forms follow if the rules differ
@@ -39,7 +39,7 @@ class Story:
 
     def cycle(self, title: str, acted: list[str], *, breached_now: int = 0) -> CycleSummary:
         app = self.world.app
-        config = EngineConfig.from_settings(app.settings, keep_plans=True)
+        config = app.engine_config(keep_plans=True)
         # The engine starts and stops SLA clocks, routes new MQLs and sends queued write-backs itself.
         report = SyncEngine(app.ledger, app.ruleset, app.connectors, config, app.clock,
                             notifier=app.notifier()).run_once()

@@ -197,3 +197,13 @@ def test_daemon_fails_fast_at_start_and_a_later_failure_fails_the_run(sandbox: S
         job(ctx.__class__(**{**ctx.__dict__, "run_id": "run-fixed"}))
         assert ran == ["run-fixed"]
     assert writes(sandbox) == 0
+
+
+def test_the_engine_knows_the_sandbox_login_as_the_integration_user(sandbox: Sandbox, tmp_path: Path,
+                                                                   clean_env: pytest.MonkeyPatch) -> None:
+    # Routing treats a lead owned by the integration user as unassigned; with the sandbox, the login is not in
+    # the settings but in the sandbox's variables.
+    with app_on(sandbox, tmp_path, clean_env) as app:
+        assert app.settings.salesforce.username is None
+        assert app.engine_config(epoch=3).integration_users == {sandbox.sf_username.lower()}
+        assert app.engine_config(epoch=3).epoch == 3
