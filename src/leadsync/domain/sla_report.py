@@ -84,13 +84,13 @@ def build_sla_report(
     cases: Iterable[SlaCase], cal: BusinessCalendar, *, now: datetime, by: str = "owner",
     speed_sla: str | None = None, business_time: BusinessTime | None = None,
 ) -> SlaReport:
-    """Compliance per ``by`` (owner, team or source) and SLA; ``speed_sla`` names the clock whose wall
-    time is the speed to lead (default: the first SLA name in sorted order). ``business_time`` measures
-    business time between two instants (default: the calendar's own arithmetic); a report over many
-    clocks passes a precomputed index that gives the same answers faster."""
+    """Compliance per ``by`` (owner, team or source; ``sla``: everyone, per SLA) and SLA; ``speed_sla`` names
+    the clock whose wall time is the speed to lead (default: the first SLA name in sorted order).
+    ``business_time`` measures business time between two instants (default: the calendar's own arithmetic);
+    a report over many clocks passes a precomputed index that gives the same answers faster."""
     between = business_time or (lambda a, b: business_time_between(cal, a, b))
-    if by not in ("owner", "team", "source"):
-        raise ValueError(f"cannot group by {by!r} (owner, team or source)")
+    if by not in ("owner", "team", "source", "sla"):
+        raise ValueError(f"cannot group by {by!r} (owner, team, source or sla)")
     items = list(cases)
     grouped: dict[tuple[str, str], list[SlaCase]] = defaultdict(list)
     for case in items:

@@ -8,7 +8,7 @@ Reports read many rows, so the hot queries select only the columns they use and 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -27,7 +27,6 @@ from leadsync.ledger.schema import (
     transitions,
     write_intents,
 )
-from leadsync.ledger.sla import clock_from_row
 from leadsync.sync.compute import FIELD_PRECEDENCE
 
 # The person field the inbound mappings fill from Salesforce ``LeadSource`` and HubSpot ``hs_analytics_source``.
@@ -107,10 +106,32 @@ def contact_changes(conn: sa.Connection, *, person_id: str | None, since: dateti
                                 r.facts, Cause(CauseKind(r.cause_kind), r.cause_actor)) for r in conn.execute(query)]
 
 
+def _raw_instant(conn: sa.Connection, column: Any) -> Any:
+    """``column`` as the driver returns it, for :func:`_instant` (the generic per-value type processing of
+    100,000 rows of instants measured a third of a report's reading time)."""
+    if conn.dialect.name == "sqlite":  # naive UTC text; NULL stays NULL
+        return sa.type_coerce(column, sa.String()) + sa.literal("+00:00")
+    return sa.type_coerce(column, sa.DateTime(timezone=True))
+
+
+def _instant(value: Any) -> Any:
+    """An aware UTC datetime from what :func:`_raw_instant` selected (None stays None)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return datetime.fromisoformat(value)
+    return value.astimezone(UTC)
+
+
 def clocks_started(conn: sa.Connection, since: datetime | None, until: datetime | None) -> list[SlaClock]:
-    query = sa.select(sla_clocks).where(_window(sla_clocks.c.started_at, since, until)).order_by(
-        sla_clocks.c.started_at, sla_clocks.c.id)
-    return [clock_from_row(r) for r in conn.execute(query)]
+    c = sla_clocks
+    instants = [_raw_instant(conn, col) for col in (c.c.started_at, c.c.due_at, c.c.warn_at, c.c.met_at,
+                                                     c.c.breached_at, c.c.stopped_at)]
+    query = sa.select(c.c.id, c.c.person_id, c.c.sla, c.c.owner_id, c.c.stop_reason, *instants).where(
+        _window(c.c.started_at, since, until)).order_by(c.c.started_at, c.c.id)
+    parse = _instant
+    return [SlaClock(r[0], r[1], r[2], parse(r[5]), parse(r[6]), parse(r[7]), r[3], parse(r[8]), parse(r[9]),
+                     parse(r[10]), r[4]) for r in conn.execute(query)]
 
 
 def first_touch_channel(conn: sa.Connection, person_ids: Sequence[str]) -> dict[str, str]:
@@ -177,9 +198,10 @@ def scores_in_window(conn: sa.Connection, since: datetime | None, until: datetim
                      ) -> list[tuple[str, datetime, float, str | None, str]]:
     """(person, at, score, grade, rule-set version) without the breakdowns, for the scoring report."""
     s = score_snapshots
-    query = sa.select(s.c.person_id, s.c.at, s.c.score, s.c.grade, s.c.ruleset_version).where(
+    query = sa.select(s.c.person_id, _raw_instant(conn, s.c.at), s.c.score, s.c.grade, s.c.ruleset_version).where(
         _window(s.c.at, since, until)).order_by(s.c.person_id, s.c.at, s.c.id)
-    return [(r[0], r[1], r[2], r[3], r[4]) for r in conn.execute(query)]
+    parse = _instant
+    return [(r[0], parse(r[1]), r[2], r[3], r[4]) for r in conn.execute(query)]
 
 
 def first_entries(conn: sa.Connection, statuses: Sequence[str], until: datetime | None) -> dict[str, datetime]:

@@ -122,4 +122,16 @@ def as_json(report: Report) -> dict[str, Any]:
 
 
 def render_json(report: Report) -> str:
-    return json.dumps(as_json(report), indent=2, ensure_ascii=False) + "\n"
+    """Indented, with each table row on one line: readable, and encoded by the json module's C encoder (an
+    indented dump goes through its pure-Python encoder: seconds for 50,000 rows)."""
+    doc = as_json(report)
+    tables = doc.pop("tables")
+    parts = []
+    for key, table in tables.items():
+        rows = table.pop("rows")
+        meta = json.dumps(table, ensure_ascii=False)[:-1]
+        lines = ",\n".join(f"        {json.dumps(row, ensure_ascii=False)}" for row in rows)
+        parts.append(f'    {json.dumps(key, ensure_ascii=False)}: {meta}, "rows": [' +
+                     (f"\n{lines}\n    ]}}" if rows else "]}"))
+    head = json.dumps(doc, indent=2, ensure_ascii=False)
+    return f'{head[:-2]},\n  "tables": {{\n' + ",\n".join(parts) + "\n  }\n}\n"

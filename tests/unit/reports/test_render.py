@@ -16,6 +16,7 @@ from leadsync.cli.common import CliError
 from leadsync.cli.report import parse_instant
 from leadsync.ledger import SlaClock
 from leadsync.reports import Chart, Report, Series, Table, Window, render
+from leadsync.reports.render import as_json
 from leadsync.reports.scoring import band_labels, band_of, predictions
 from leadsync.reports.sla import cases_from
 from leadsync.reports.svg import render_chart
@@ -45,6 +46,18 @@ def test_json_has_rows_as_objects_and_chart_series() -> None:
     assert data["tables"]["t"]["rows"][0] == {"name": 'a,b "q"', "n": 1200, "share %": 12.5, "ok": True}
     assert data["charts"]["c"]["series"] == {"s1": [3.0, 5.5], "s2": [0.0, 1.0]}
     assert data["headline"] == {"total": "2"} and data["generated_at"] == AT.isoformat()
+
+
+def test_json_is_the_report_document_one_row_per_line() -> None:
+    empty = Table("none", "Nothing \u00e9", ("a",), ())
+    report = Report("demo", "Demo", AT, {"since": "2026-11-01"}, (), (sample().tables[0], empty), (), ())
+    text = render(report, "json")
+    assert json.loads(text) == as_json(report)
+    rows = [line.strip() for line in text.splitlines() if line.strip().startswith('{"name"')]
+    assert [json.loads(line.rstrip(",")) for line in rows] == as_json(report)["tables"]["t"]["rows"]
+    assert "Nothing \u00e9" in text  # not escaped to \\u00e9
+    no_tables = Report("demo", "Demo", AT, {}, (), (), (), ())
+    assert json.loads(render(no_tables, "json")) == as_json(no_tables)
 
 
 def test_plain_table_is_aligned_and_has_no_escape_codes() -> None:
