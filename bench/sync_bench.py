@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import requests
+import sqlalchemy as sa
 from simple_salesforce.format import format_soql
 
 from bench.minimum import (
@@ -49,6 +50,8 @@ from leadsync.connectors.hubspot import HubSpotConnector
 from leadsync.connectors.port import CrmConnector
 from leadsync.connectors.ratelimit import CallCounters
 from leadsync.connectors.salesforce import SalesforceConnector
+from leadsync.domain.model import System
+from leadsync.ledger.schema import write_intents
 from leadsync.logging import configure_logging
 from leadsync.rules.ruleset import load_ruleset
 from leadsync.sync.cycle import EngineConfig, SyncEngine
@@ -109,17 +112,25 @@ def run_cycle(ledger_url: str, mode: str) -> dict[str, Any]:
     connectors = connectors_for(settings, ruleset.fields, os.environ, counters)
     engine = SyncEngine(ledger, ruleset, connectors, EngineConfig.from_settings(settings), utc_now)
     base_rss = current_rss_mib()
+    began = utc_now() - timedelta(seconds=1)
     wall, cpu = time.perf_counter(), time.process_time()
     report = engine.run_once()
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-    # A streamed cycle keeps no plans: the records written (and cleared first) come from its totals.
+    # A streamed cycle keeps no plans: the records written (and cleared first) come from its totals. The
+    # follow-ups' writes (SLA fields, routed owners) are changes too: a record they touch that the plans do
+    # not is one more record to write (the minimum counts records, so fields sent apart cost nothing).
     totals = report.totals
+    targets = {key: set(ids) for key, ids in totals.targets.items()}
+    followups = followup_targets(ledger, began)
+    for system, obj, record_id in followups:
+        targets.setdefault((System(system), obj), set()).add(record_id)
     written: dict[str, dict[str, int]] = {}
     cleared: dict[str, int] = {}
-    for (system, obj), ids in totals.targets.items():
+    for (system, obj), ids in targets.items():
         written.setdefault(system.value, {})[obj] = len(ids)
     for (system, _obj), ids in totals.cleared.items():
         cleared[system.value] = cleared.get(system.value, 0) + len(ids)
+    planned = {(s.value, o, r) for (s, o), ids in totals.targets.items() for r in ids}
     result = {
         "status": report.status, "errors": report.errors[:5],
         "api_calls": report.api_calls,
@@ -130,6 +141,7 @@ def run_cycle(ledger_url: str, mode: str) -> dict[str, Any]:
                  "people_changed": len(report.pull.people_changed), "activities": report.pull.activities},
         "plans": totals.people, "writes": totals.writes, "transitions": totals.transitions,
         "applied": report.outcome.applied, "failed": report.outcome.failed,
+        "followup_records": len(followups), "followup_records_not_planned": len(followups - planned),
         "wall_s": wall, "cpu_s": cpu, "base_rss_mib": base_rss, "peak_rss_mib": rss_mib(),
     }
     for connector in connectors:
@@ -138,6 +150,16 @@ def run_cycle(ledger_url: str, mode: str) -> dict[str, Any]:
             closer()
     ledger.close()
     return result
+
+
+def followup_targets(ledger: Any, since: datetime) -> set[tuple[str, str, str]]:
+    """(system, object, record id) of the queued follow-up intents (origin other than the sync's own)
+    dispatched since ``since``: the SLA fields and routed owners this cycle wrote."""
+    t = write_intents
+    query = (sa.select(t.c.target, t.c.object, t.c.record_id).distinct()
+             .where(t.c.origin != "sync", t.c.dispatched_at >= since))
+    with ledger.engine.connect() as connection:
+        return {(r.target, r.object, r.record_id) for r in connection.execute(query)}
 
 
 # ----- the driver ---------------------------------------------------------------------------------
