@@ -1,15 +1,18 @@
 """Report benchmark: build every report, in every format, over a ledger of 1,000,000 transitions.
 
-    python -m bench.report_bench [--quick] [--pg URL] [--no-sqlite] [--only TEXT] [--baseline]
+    python -m bench.report_bench [--quick] [--pg URL] [--no-sqlite] [--only TEXT] [--baseline] [--pure]
 
 Data: ``bench.ledger_bench``'s bulk loader (100,000 persons, 10 transitions each over one year, through
-``UnitOfWork.transitions.append``), plus one ``mql_accepted`` SLA clock per person (owners from
-``mappings/routing.toml``; met, late, open and returned-to-pool mixed), two score snapshots per person
-(two rule-set versions) and one activity per person. ``--quick``: a tenth of that. Each report is built
-from a fresh ``Ledger.reading()`` snapshot and rendered to JSON and HTML; the time is the median of 3 runs
-after a warm-up and includes reading the ledger, computing, and rendering. ``--baseline`` also times the
-funnel the way it was built before its SQL aggregation (every transition before the window's end read into
-Python, then ``leadsync.domain.funnel.build_funnel``), on the same data and load, for comparison.
+``UnitOfWork.transitions.append``), plus one ``mql_accepted`` SLA clock per person (owned by CRM owner ids as
+the engine records them: Salesforce user ids and HubSpot owner ids of the reps in ``mappings/routing.toml``,
+mapped to their emails by the users/owners the sync stores, and one id nobody knows; met, late, open and
+returned-to-pool mixed), one Salesforce lead record per person holding a lead source (a fifth hold none),
+two score snapshots per person (two rule-set versions) and one activity per person. ``--quick``: a tenth of
+that. Each report is built from a fresh ``Ledger.reading()`` snapshot and rendered to JSON and HTML; the time
+is the median of 3 runs after a warm-up and includes reading the ledger, computing, and rendering.
+``--baseline`` also times the funnel computed the database's other way (``sql`` aggregates on SQLite,
+``stream`` on PostgreSQL) on the same data and load; ``--pure`` the way it was built first (every transition
+before the window's end read into Python, then ``leadsync.domain.funnel.build_funnel``).
 """
 
 from __future__ import annotations
@@ -39,15 +42,20 @@ from bench.ledger_bench import (
 from leadsync.domain.funnel import build_funnel
 from leadsync.domain.model import Activity, System
 from leadsync.ledger import Ledger, ScoreSnapshot, open_ledger, upgrade
-from leadsync.ledger.schema import sla_clocks
+from leadsync.ledger.schema import crm_owners, sla_clocks, sync_records
 from leadsync.reports import Window, build_report, queries, render
 from leadsync.reports import funnel as funnel_report
 from leadsync.rules.ruleset import RuleSet, load_ruleset
 
 MAPPINGS = Path(__file__).resolve().parent.parent / "mappings"
 REPEATS = 3
-OWNERS = ("erin.enterprise@example.com", "emil.enterprise@example.com", "ivy.inside@example.com",
-          "ian.inside@example.com", "isa.inside@example.com", "dora.dach@example.com", "crm-user-0051")
+REPS = ("erin.enterprise@example.com", "emil.enterprise@example.com", "ivy.inside@example.com",
+        "ian.inside@example.com", "isa.inside@example.com", "dora.dach@example.com")
+# Clocks name CRM owner ids: each rep's Salesforce user id and HubSpot owner id, and one id the ledger does not know.
+SF_USERS = {f"005{n:012d}AAA": email for n, email in enumerate(REPS, 1)}
+HS_OWNERS = {str(7000 + n): email for n, email in enumerate(REPS, 1)}
+OWNERS = (*SF_USERS, *HS_OWNERS, "005999999999999AAA")
+SOURCES = ("Web", "Partner Referral", "Trade Show", "Advertisement", "Webinar", None)
 
 
 def load_extras(ledger: Ledger, people: list[str], rng: random.Random) -> None:
@@ -73,8 +81,17 @@ def load_extras(ledger: Ledger, people: list[str], rng: random.Random) -> None:
             snaps.append(ScoreSnapshot(person, at, score, rng.choice("ABCDF"), version, {"page_view": score}))
         acts.append((person, Activity(System.HUBSPOT, f"a-{person}", rng.choice(("form_fill", "webinar_attended")),
                                       started - timedelta(days=1))))
+    owners = [{"system": system, "owner_id": owner_id, "email": email, "active": True, "is_queue": False,
+               "updated_at": NOW} for system, known in (("salesforce", SF_USERS), ("hubspot", HS_OWNERS))
+              for owner_id, email in known.items()]
+    records = [{"system": "salesforce", "kind": "lead", "record_id": f"00Q{n:012d}AAA", "person_id": person,
+                "email": None, "modstamp": NOW, "fields": {"lead_source": rng.choice(SOURCES), "company": "Acme"},
+                "facts": {}, "current": {}, "deleted": False, "facts_changed_at": NOW}
+               for n, person in enumerate(people)]
     with ledger.unit_of_work() as uow:
         uow.connection.execute(sla_clocks.insert(), clocks)
+        uow.connection.execute(crm_owners.insert(), owners)
+        uow.connection.execute(sync_records.insert(), records)
         uow.scores.record(snaps, run_id="bench")
         uow.activities.upsert(acts)
 
@@ -108,7 +125,8 @@ def pure_funnel(ruleset: RuleSet, window: Window) -> Callable[[Ledger], Any]:
     return run
 
 
-def cases(ruleset: RuleSet, baseline: bool = False) -> dict[str, Callable[[Ledger], Any]]:
+def cases(ruleset: RuleSet, baseline: bool = False, pure: bool = False,
+          other: str = "sql") -> dict[str, Callable[[Ledger], Any]]:
     year = Window(NOW, since=NOW - timedelta(days=366), until=NOW)
     quarter = Window.default(NOW)
     day = Window(NOW, since=NOW - timedelta(days=1), until=NOW)
@@ -121,8 +139,11 @@ def cases(ruleset: RuleSet, baseline: bool = False) -> dict[str, Callable[[Ledge
             return sum(len(t.rows) for t in built.tables)
         return run
 
-    before = {"funnel via build_funnel, 90 days": pure_funnel(ruleset, quarter),
-              "funnel via build_funnel, 1 year": pure_funnel(ruleset, year)} if baseline else {}
+    before = {f"funnel {other}, 90 days (other way)": report("funnel", quarter, method=other),
+              f"funnel {other}, 1 year (other way)": report("funnel", year, method=other)} if baseline else {}
+    if pure:
+        before.update({"funnel via build_funnel, 90 days": pure_funnel(ruleset, quarter),
+                       "funnel via build_funnel, 1 year": pure_funnel(ruleset, year)})
     return {
         "sla by owner, 90 days": report("sla", quarter, by="owner"),
         "sla by team, 1 year": report("sla", year, by="team"),
@@ -137,7 +158,7 @@ def cases(ruleset: RuleSet, baseline: bool = False) -> dict[str, Callable[[Ledge
 
 
 def run_backend(name: str, url: str, persons: int, per_person: int, only: str | None = None,
-                baseline: bool = False) -> dict[str, Any]:
+                baseline: bool = False, pure: bool = False) -> dict[str, Any]:
     rng = random.Random(20261124)
     upgrade(url)
     ruleset = load_ruleset(MAPPINGS)
@@ -153,7 +174,8 @@ def run_backend(name: str, url: str, persons: int, per_person: int, only: str | 
                 connection.exec_driver_sql("ANALYZE")
                 connection.commit()
         reports = {}
-        for label, action in cases(ruleset, baseline).items():
+        other = "sql" if name == "sqlite" else "stream"
+        for label, action in cases(ruleset, baseline, pure, other).items():
             if only and only not in label:
                 continue
             seconds, cpu, rows = timed(lambda action=action: action(ledger))  # type: ignore[misc]
@@ -169,16 +191,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pg", metavar="URL", help="PostgreSQL server (a scratch database is created)")
     parser.add_argument("--no-sqlite", action="store_true", help="skip the SQLite run")
     parser.add_argument("--only", metavar="TEXT", help="only the reports whose label contains TEXT")
-    parser.add_argument("--baseline", action="store_true", help="also time the funnel via build_funnel (before)")
+    parser.add_argument("--baseline", action="store_true", help="also time the funnel computed the other way")
+    parser.add_argument("--pure", action="store_true", help="also time the funnel via build_funnel (the first way)")
     args = parser.parse_args(argv)
     persons = 10_000 if args.quick else 100_000
     results = []
     if not args.no_sqlite:
         with sqlite_database() as url:
-            results.append(run_backend("sqlite", url, persons, 10, args.only, args.baseline))
+            results.append(run_backend("sqlite", url, persons, 10, args.only, args.baseline, args.pure))
     if args.pg:
         with postgres_database(args.pg) as url:
-            results.append(run_backend("postgresql", url, persons, 10, args.only, args.baseline))
+            results.append(run_backend("postgresql", url, persons, 10, args.only, args.baseline, args.pure))
     RESULTS.mkdir(exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     path = RESULTS / f"reports-{stamp}{'-quick' if args.quick else ''}.json"

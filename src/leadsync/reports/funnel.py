@@ -2,9 +2,10 @@
 abnormal flows called out (skipped stages, backward moves, re-entries counted once, bulk imports, spikes
 and drops against the trailing average, people stuck in a stage).
 
-The numbers are aggregated by the database (:mod:`leadsync.reports.funnel_queries`: the same answers as
-:func:`leadsync.domain.funnel.build_funnel` over each person's history before the window's end) and turned
-into the report by :func:`leadsync.domain.funnel.funnel_from_aggregates`. Anomalies list the first
+The numbers come from :mod:`leadsync.reports.funnel_queries` (one ordered read walked in Python on SQLite,
+aggregate queries on PostgreSQL: the same answers as :func:`leadsync.domain.funnel.build_funnel` over each
+person's history before the window's end) and are turned into the report by
+:func:`leadsync.domain.funnel.funnel_from_aggregates`. Anomalies list the first
 ``SAMPLE_PEOPLE`` people by id and the total.
 """
 
@@ -38,12 +39,14 @@ def settings_for(ruleset: RuleSet, period: str) -> FunnelSettings:
     return FunnelSettings(period=period, stuck_after=stuck, people_sample=SAMPLE_PEOPLE)
 
 
-def build(ledger: Ledger, ruleset: RuleSet, window: Window, *, period: str = "week") -> Report:
+def build(ledger: Ledger, ruleset: RuleSet, window: Window, *, period: str = "week",
+          method: str | None = None) -> Report:
+    """``method``: how the aggregates are computed (``stream`` or ``sql``; default: the database's best)."""
     stages = tuple(s.name for s in ruleset.lifecycle.funnel())
     settings = settings_for(ruleset, period)
     with ledger.reading() as uow:
         aggregates = funnel_aggregates(uow.connection, stages, now=window.now, tz=ruleset.sla.calendar.tz,
-                                       settings=settings, since=window.since, until=window.end)
+                                       settings=settings, since=window.since, until=window.end, method=method)
     funnel = funnel_from_aggregates(aggregates, stages, settings)
     return report_from_funnel(funnel, ruleset, window, period=period)
 
