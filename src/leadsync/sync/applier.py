@@ -121,7 +121,7 @@ class Applier:
             done_plans = [d.plan for d in done]
             if done_plans:  # the failed intents as the cycle began; the person check keeps it to these people
                 applying.settle_unplanned(uow, done_plans, self.now, self.failed_intents)
-            _record_history(uow, done_plans, self.run_id, self.epoch)
+            record_history(uow, done_plans, self.run_id, self.epoch)
             if self.followup is not None:  # same unit of work: no history without its clocks and assignments
                 self.followup.record(uow, done_plans)
             SyncState(uow).clear_dirty([m for d in done for m in d.marks] + marks)
@@ -151,7 +151,8 @@ class Applier:
                 applying.record_queued_outcomes(uow, queued, results, writes, self.now, self.run_id, self.stats)
 
 
-def _record_history(uow: UnitOfWork, plans: Sequence[PersonPlan], run_id: str, epoch: int) -> None:
+def record_history(uow: UnitOfWork, plans: Sequence[PersonPlan], run_id: str, epoch: int) -> None:
+    """The plans' score snapshots, transitions and contact-status changes, in the caller's unit of work."""
     snapshots = [p.snapshot for p in plans if p.snapshot is not None]
     uow.scores.record(snapshots, run_id=run_id)
     uow.transitions.append([t for p in plans for t in p.transitions], run_id=run_id, epoch=epoch)

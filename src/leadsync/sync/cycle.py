@@ -42,12 +42,12 @@ from leadsync.logging import get_logger, start_job
 from leadsync.notify import Notifier
 from leadsync.rules.ruleset import RuleSet
 from leadsync.sync import apply as applying
-from leadsync.sync.applier import Applier
+from leadsync.sync.applier import Applier, record_history
 from leadsync.sync.compute import PersonPlan, plan_chunk
 from leadsync.sync.followup import FollowUp, FollowUpStats
 from leadsync.sync.pull import PullStats, identity, ingest_page
 from leadsync.sync.state import SyncState, ref_of, rolled_back
-from leadsync.sync.totals import PlanTotals
+from leadsync.sync.totals import WRITE_BATCH, PlanTotals
 
 # People evaluated together: their ledger state is read in a few queries per chunk.
 PEOPLE_PER_CHUNK = 200
@@ -108,6 +108,9 @@ class CycleReport:
     guard: GuardVerdict | None = None
     outcome: applying.ApplyStats = field(default_factory=applying.ApplyStats)
     followup: FollowUpStats = field(default_factory=FollowUpStats)  # routing, SLA clocks, hand-offs
+    # A dry run only: the writes the follow-ups would queue and the cycle would send (owners, due dates,
+    # breach flags), with those already queued by the sweep, as (origin, write).
+    queued: list[tuple[str, FieldWrite]] = field(default_factory=list)
     api_calls: dict[str, dict[str, int]] = field(default_factory=dict)
     would_write_calls: dict[str, int] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
@@ -202,6 +205,7 @@ class SyncEngine:
             self.log.error("mass-change guard stopped the cycle; nothing written", reason=report.guard.reason)
             return
         if report.dry_run:
+            self._preview_followups(uow_factory, kept, followup, report)
             return
         applier = Applier(self.connectors, uow_factory, now, report.run_id, self.config.epoch, report.outcome,
                           followup)
@@ -214,6 +218,28 @@ class SyncEngine:
         applier.send_queued()  # the sweep's and routing's intents, and the due dates this cycle queued
         report.errors.extend(report.outcome.errors)
         report.status = "succeeded"
+
+    def _preview_followups(self, uow_factory: UowFactory, kept: Sequence[Sequence[PersonPlan]], followup: FollowUp,
+                           report: CycleReport) -> None:
+        """What routing and the SLA clocks would write, worked out as the real cycle does (history first,
+        then the follow-ups) inside the dry run's transaction, which is rolled back: nobody is notified and
+        nothing is kept, but the plan shows every write the cycle would make, the owner writes included."""
+        with uow_factory() as uow:
+            for plans in kept:
+                record_history(uow, plans, report.run_id, self.config.epoch)
+                followup.record(uow, plans)
+            after, queued = 0, list[IntentRecord]()
+            while page := uow.outbox.queued(after_id=after, limit=1_000):
+                queued.extend(i for i in page if i.intent.target in self.connectors)
+                after = page[-1].id
+        origin: dict[tuple[Target, str], str] = {}
+        for intent in sorted(queued, key=lambda i: i.id):  # the latest intent's value wins, and so its origin
+            target = Target(intent.intent.target, intent.intent.object, intent.intent.record_id)
+            origin.update({(target, name): intent.origin.value for name in intent.intent.fields})
+        writes = applying.queued_writes(queued)
+        report.queued = [(origin[(t, w.field)], w) for t, items in sorted(writes.items()) for w in items]
+        for system, calls in queued_write_calls(writes).items():
+            report.would_write_calls[system] = report.would_write_calls.get(system, 0) + calls
 
     def _pull(self, connector: CrmConnector, report: CycleReport, uow_factory: UowFactory) -> None:
         system = connector.system
@@ -318,6 +344,17 @@ def _save_owners(uow: UnitOfWork, records: Sequence[object], now: datetime) -> N
     owners = [CrmOwner(r.system, r.owner_id, r.email, r.active, r.is_queue) for r in records
               if isinstance(r, OwnerRecord)]
     uow.assignments.save_owners(owners, now)
+
+
+def queued_write_calls(writes: Mapping[Target, Sequence[FieldWrite]]) -> dict[str, int]:
+    """Write calls the queued writes take: full batches per system and object."""
+    per_object: dict[tuple[System, str], int] = {}
+    for target in writes:
+        per_object[(target.system, target.object)] = per_object.get((target.system, target.object), 0) + 1
+    calls: dict[str, int] = {}
+    for (system, _obj), count in per_object.items():
+        calls[system.value] = calls.get(system.value, 0) + -(-count // WRITE_BATCH[system])
+    return calls
 
 
 def _chunks(people: Sequence[str]) -> list[Sequence[str]]:

@@ -28,6 +28,10 @@ def as_dict(report: CycleReport) -> dict[str, Any]:
             "field": write.field, "old": _shown(write.previous), "new": _shown(write.value),
             "clear_first": write.clear_first, **({"note": write.note} if write.note else {}),
         })
+    follow_ups: dict[str, list[dict[str, Any]]] = {}
+    for origin, write in report.queued:
+        key = f"{write.target.system.value} {write.target.object} {write.target.record_id}"
+        follow_ups.setdefault(key, []).append({"field": write.field, "new": _shown(write.value), "origin": origin})
     return {
         "run_id": report.run_id,
         "dry_run": report.dry_run,
@@ -49,6 +53,9 @@ def as_dict(report: CycleReport) -> dict[str, Any]:
             for c in report.contact_changes
         ],
         "writes": by_record,
+        # Writes the follow-ups queue (routing's owners, the SLA clocks' due dates and breach flags): a dry run
+        # works them out too; a real cycle sends them after its own writes (counted in outcome.applied).
+        "follow_up_writes": follow_ups,
         # Counts come from the totals, so they are whole even when the cycle streamed its plans.
         "counts": {
             "writes_per_field": dict(sorted(report.totals.writes_per_field.items())),
@@ -110,6 +117,10 @@ def _plan_lines(data: dict[str, Any]) -> list[str]:
             clear = " (clear, then set)" if item["clear_first"] else ""
             note = f" ({item['note']})" if item.get("note") else ""
             lines.append(f"    {item['field']}: {item['old']!r} -> {item['new']!r}{clear}{note}")
+    for record, fields in data["follow_up_writes"].items():
+        lines.append(f"  {record} (follow-up)")
+        for item in fields:
+            lines.append(f"    {item['field']}: -> {item['new']!r} [{item['origin']}]")
     for t in data["transitions"]:
         lines.append(f"  transition {t['person']}: {t['from']} -> {t['to']} [{t['rule']}] {t['reason']}")
     for c in data["contact_status_changes"]:

@@ -142,15 +142,19 @@ def test_a_dry_run_changes_nothing_in_the_ledger_and_makes_no_write_call(world: 
 
     assert report.status == "planned"
     assert [t.to_status for t in report.transitions] == ["MQL"]
-    assert report.writes and report.would_write_calls == {"salesforce": 1, "hubspot": 1}
+    # One batch of the cycle's own writes, one of its follow-ups' (the new MQL's SLA due date), per system.
+    assert report.writes and report.would_write_calls == {"salesforce": 2, "hubspot": 2}
+    assert {(origin, w.field) for origin, w in report.queued} >= {("sla", "SLA_Due__c"), ("sla", "leadsync_sla_due")}
     assert report.api_calls["salesforce"]["writes"] == 0 and report.api_calls["hubspot"]["writes"] == 0
     assert dump(world.ledger) == before
     text = render_text(report)
     assert "salesforce Lead 00Q1" in text and "Lifecycle_Status__c: 'Inquiry' -> 'MQL'" in text
     assert "lifecyclestage: 'lead' -> 'marketingqualifiedlead'" in text
     assert "Inquiry -> MQL [mql.hand_raise]" in text and "transitions per status: MQL=1" in text
-    assert "salesforce: 4 field writes; 4 read calls, 1 write calls needed" in text
-    assert world.cycle().transitions[0].to_status == "MQL"  # the real cycle still sees the change
+    assert "salesforce: 4 field writes; 4 read calls, 2 write calls needed" in text
+    real = world.cycle()
+    assert real.transitions[0].to_status == "MQL"  # the real cycle still sees the change
+    assert {s: c["writes"] for s, c in real.api_calls.items()} == report.would_write_calls  # and spends that
 
 
 def test_the_mass_change_guard_stops_a_cycle_before_anything_is_written(world: World) -> None:

@@ -118,3 +118,26 @@ def test_when_nobody_can_take_the_lead_it_waits_with_the_reason(tmp_path: Path, 
     assert row.status is AssignmentStatus.WAITING and row.owner_email is None
     assert "nobody in inside-sales can take it" in row.reason and "inactive" in row.reason
     assert "OwnerId" not in world.sf.record("lead", lead).current
+
+
+def test_a_dry_run_shows_the_owner_and_due_date_writes_and_keeps_nothing(tmp_path: Path, ruleset: RuleSet) -> None:
+    from leadsync.sync.dryrun import as_dict, render_text
+
+    world = with_owners(make_world(tmp_path, ruleset))
+    lead = mql(world, 1)
+    dry = world.cycle(dry_run=True)
+    ivy = "ivy.inside@example.com"
+    shown = {(origin, w.target.object, w.field): w.value for origin, w in dry.queued}
+    assert shown[("routing", "Lead", "OwnerId")] == sf_user(ivy)
+    assert shown[("routing", "contacts", "hubspot_owner_id")] == hs_owner(ivy)
+    assert ("sla", "Lead", "SLA_Due__c") in shown
+    # Counted in the calls it would spend, printed per record, and nothing was kept or sent.
+    assert dry.would_write_calls == {"salesforce": 2, "hubspot": 2}  # the cycle's own batch, then the follow-ups
+    assert f"OwnerId: -> '{sf_user(ivy)}' [routing]" in render_text(dry)
+    assert as_dict(dry)["follow_up_writes"][f"salesforce Lead {lead}"][0]["origin"] in {"routing", "sla"}
+    assert world.sf.record("lead", lead).current.get("OwnerId") != sf_user(ivy)
+    with world.ledger.reading() as uow:
+        assert uow.outbox.queued() == [] and uow.sla.with_open_clocks([]) == set()
+    real = world.cycle()
+    assert world.sf.record("lead", lead).current["OwnerId"] == sf_user(ivy)
+    assert real.api_calls["salesforce"]["writes"] == dry.would_write_calls["salesforce"]
