@@ -104,7 +104,8 @@ def ordered_history(conn: sa.Connection, until: datetime) -> Iterator[HistoryRow
         else sa.type_coerce(T.c.at, sa.DateTime(timezone=True))
     query = sa.select(T.c.person_id, T.c.from_status, T.c.to_status, at, T.c.move).where(
         _at(conn) < until).order_by(T.c.person_id, T.c.at, T.c.id)
-    result = conn.execute(query)
+    # PostgreSQL: a server-side cursor, so the server reads the next batch while this process walks one.
+    result = conn.execute(query.execution_options(stream_results=True, max_row_buffer=20_000))
     parse = datetime.fromisoformat
     while rows := result.fetchmany(20_000):
         if sqlite:
