@@ -201,6 +201,29 @@ def test_a_nurture_email_open_does_not_requalify_but_a_new_form_fill_does() -> N
     assert t is not None and (t.to_status, t.rule) == ("MQL", "mql.score_and_grade")
 
 
+def test_a_lead_taken_back_from_its_rep_requalifies_as_mql_not_sal_on_the_stale_acceptance() -> None:
+    # The SLA sweep recycled the lead; the CRM still says "Working - Contacted", owned by the rep.
+    recycled_at = NOW - timedelta(days=3)
+    stale = CrmFacts(crm_status="Working - Contacted", owner_kind=OwnerKind.USER, owner_id="005A")
+    raised = facts(30, "C", (act("contact_us", 1),), crm=stale, status_since=recycled_at,
+                   crm_changed_at=recycled_at - timedelta(days=2))
+    t = decide("p1", "Recycled", raised, RULES, NOW)
+    assert t is not None and (t.to_status, t.rule) == ("MQL", "mql.hand_raise")
+    # Next cycle: the same stale status does not carry the new MQL on to SAL...
+    settled = facts(30, "C", (act("contact_us", 1),), crm=stale, status_since=NOW,
+                    crm_changed_at=recycled_at - timedelta(days=2), recycled_at=recycled_at)
+    assert decide("p1", "MQL", settled, RULES, NOW + timedelta(minutes=5)) is None
+    # ...a new acceptance (the CRM changed after the recycle) does.
+    accepted = facts(30, "C", (act("contact_us", 1),), crm=stale, status_since=NOW,
+                     crm_changed_at=NOW + timedelta(hours=1), recycled_at=recycled_at)
+    t = decide("p1", "MQL", accepted, RULES, NOW + timedelta(hours=2))
+    assert t is not None and (t.to_status, t.rule) == ("SAL", "sal.crm_status")
+    # Without any fresh evidence the lead stays recycled, stale acceptance or not.
+    quiet = facts(30, "C", (act("contact_us", 5),), crm=stale, status_since=recycled_at,
+                  crm_changed_at=recycled_at - timedelta(days=2))
+    assert decide("p1", "Recycled", quiet, RULES, NOW) is None
+
+
 def test_recycled_stays_while_crm_still_says_recycle_and_its_time_is_unknown() -> None:
     f = facts(0, None, (act("demo_request", 1),), crm=CrmFacts(crm_status="Recycled"),
               status_since=NOW - timedelta(days=5))
@@ -376,6 +399,7 @@ def inputs(draw: st.DrawFn) -> tuple[str | None, LifecycleInput]:
         summary,
         status_since,
         draw(st.none() | times),
+        None if current is None else draw(st.none() | times),
     )
     return current, f
 
@@ -403,7 +427,10 @@ def test_decide_is_legal_forward_only_deterministic_and_reaches_a_fixpoint(
         assert (frm is not None and to > frm) or (RULES.status(current).role == Role.RECYCLED
                                                    and to >= (rank("MQL") or 0))
     # The caller records the transition: the status changes and its clock restarts now.
-    settled = LifecycleInput(f.score, f.grade, f.crm, f.hygiene, f.activity, NOW, f.crm_changed_at)
+    # After re-qualifying from Recycled, the recycle time travels as ``recycled_at``.
+    recycled_at = f.status_since if current is not None and RULES.status(current).role == Role.RECYCLED \
+        else f.recycled_at
+    settled = LifecycleInput(f.score, f.grade, f.crm, f.hygiene, f.activity, NOW, f.crm_changed_at, recycled_at)
     assert decide("p", t.to_status, settled, RULES, NOW) is None
 
 

@@ -95,3 +95,59 @@ def test_broken_routing_file_names_the_line() -> None:
     assert any("no queue named 'dakh'" in r and r.startswith("mappings/routing.toml:") for r in rendered), rendered
     assert any("unknown person field 'staff'" in r for r in rendered), rendered
     assert all(e.line is not None for e in info.value.errors)
+
+
+def test_the_rep_a_lead_was_taken_from_is_skipped_and_keeps_their_place() -> None:
+    rules = shipped()
+    reps = everyone_active(rules)
+    ivy, ian, isa = "ivy.inside@example.com", "ian.inside@example.com", "isa.inside@example.com"
+    # Ivy would be next (round robin starts at the first member); the lead was taken back from her.
+    assignment, state = route(Person("p1"), rules, reps, RoutingState(), exclude=frozenset({ivy}))
+    assert assignment.owner_email == ian and f"{ivy} had it before" in assignment.reason
+    # Skipping her cost her no turn: the next three new MQLs go to the three reps, one each.
+    picks = []
+    for i in range(3):
+        choice, state = route(Person(f"q{i}"), rules, reps, state)
+        picks.append(choice.owner_email)
+    assert sorted(picks) == sorted([ivy, ian, isa])
+    # With the only other reps unavailable, the lead waits rather than going back to her.
+    reps[ian], reps[isa] = RepStatus(active=False), RepStatus(active=False)
+    waiting, _ = route(Person("p2"), rules, reps, RoutingState(), exclude=frozenset({ivy}))
+    assert waiting.owner_email is None and "had it before" in waiting.reason
+
+
+POOL = '\n[pool]\nsalesforce_owner_id = "{sf}"\nhubspot_owner_id = "{hs}"\nsalesforce_status = "{status}"\n'
+
+
+def test_the_pool_owner_is_read_and_the_shipped_file_has_none() -> None:
+    assert shipped().pool is None  # an example in the comments: the ids are each org's own
+    text = SHIPPED.read_text() + POOL.format(sf="00GDn000000zwY5MAI", hs="", status="Open - Not Contacted")
+    pool = routing.load(*parse_toml(text, "routing.toml")).pool
+    assert pool is not None and pool.salesforce_is_queue
+    assert (pool.salesforce_owner_id, pool.hubspot_owner_id, pool.salesforce_status) == (
+        "00GDn000000zwY5MAI", "", "Open - Not Contacted")
+    user = routing.load(*parse_toml(SHIPPED.read_text() + POOL.format(sf="005Dn000000zwY5", hs="70000001",
+                                                                      status="Open"), "routing.toml")).pool
+    assert user is not None and not user.salesforce_is_queue and user.hubspot_owner_id == "70000001"
+
+
+def test_a_broken_pool_names_each_line() -> None:
+    base = SHIPPED.read_text()
+    text = base + POOL.format(sf="00Q000000000001", hs="owner-7", status="  ")
+    with pytest.raises(RuleSetError) as info:
+        routing.load(*parse_toml(text, "routing.toml"))
+    lines = len(base.splitlines())
+    rendered = [str(e) for e in info.value.errors]
+    assert rendered == [
+        f"routing.toml:{lines + 3}: [pool.salesforce_owner_id] '00Q000000000001' is not a Salesforce queue id "
+        "(00G...) or user id (005...) of 15 or 18 characters",
+        f"routing.toml:{lines + 4}: [pool.hubspot_owner_id] 'owner-7' is not a HubSpot owner id (digits), nor \"\" "
+        "to clear the owner",
+        f"routing.toml:{lines + 5}: [pool.salesforce_status] a returned lead needs a status (e.g. \"Open - Not "
+        "Contacted\"): the one its rep set would read as the next rep's acceptance",
+    ]
+    missing = base + '\n[pool]\nsalesforce_owner_id = "00GDn000000zwY5MAI"\n'
+    with pytest.raises(RuleSetError) as info:
+        routing.load(*parse_toml(missing, "routing.toml"))
+    [error] = info.value.errors
+    assert "salesforce_status" in str(error) and error.line is not None

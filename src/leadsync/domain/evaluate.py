@@ -53,6 +53,7 @@ class PersonState:
     crm_changed_at: datetime | None = None
     contact_status: str | None = None
     mql_at: datetime | None = None
+    recycled_at: datetime | None = None  # the latest entry into a recycled status (lifecycle: fresh evidence)
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,7 @@ def evaluate(state: PersonState, rules: CoreRules, now: datetime) -> Evaluation:
         activity=lifecycle_rules.summarize(state.activities, rules.lifecycle),
         status_since=state.status_since,
         crm_changed_at=state.crm_changed_at,
+        recycled_at=state.recycled_at,
     )
     transition = lifecycle_rules.decide(person.id, state.lifecycle_status, facts, rules.lifecycle, now)
     change = contact_status_rules.derive(person.id, state.contact_status, state.activities, rules.contact_status, now)

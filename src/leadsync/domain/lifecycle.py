@@ -13,11 +13,16 @@ How :func:`decide` moves a person (one call gives at most one transition):
   status whose entry rule holds. Skipped stages are recorded in ``facts["skipped"]``. Customer is final
   for automatic moves: a paying customer is never disqualified or recycled by a rule.
 * From Disqualified: nothing automatic; only a named REOPEN (an admin or a CRM user) leaves it.
-* From Recycled: never back to Raw or Inquiry. The way forward is re-qualifying: some status at or
-  beyond the first MQL-role status whose entry rule holds on evidence *newer than the recycle*: a
+* From Recycled: never back to Raw or Inquiry. The way forward is re-qualifying: the furthest status at
+  or beyond the first MQL-role status whose entry rule holds on evidence *newer than the recycle*: a
   hand-raise, a real interaction while score and grade are over the bar, or a CRM change, after
   ``status_since``. Without fresh evidence a recycled lead whose score is still high would bounce straight
-  back to MQL (nurture emails get opened), which is exactly what sales just rejected.
+  back to MQL (nurture emails get opened), which is exactly what sales just rejected. Only fresh rules
+  count: a lead the SLA sweep took back from a rep still says "Working - Contacted" in the CRM, and that
+  stale acceptance must not carry a new hand-raise past MQL to SAL (nobody accepted it again).
+* After a recycle (``recycled_at``, when the person last entered a recycled status), forward moves keep
+  needing evidence newer than the recycle: else the person re-qualified as MQL would move on to SAL in
+  the next cycle on the very same stale CRM status.
 
 Why the timestamps: CRM verdicts are states, not events. A Lead.Status of "Recycled" stays there after
 marketing re-qualifies the person, and must not recycle them again. A CRM verdict (recycle or
@@ -219,6 +224,7 @@ class LifecycleInput:
     activity: ActivitySummary = field(default_factory=ActivitySummary)
     status_since: datetime | None = None
     crm_changed_at: datetime | None = None
+    recycled_at: datetime | None = None  # the person's latest entry into a recycled status (None: never)
 
 
 class _Match(NamedTuple):
@@ -307,33 +313,24 @@ def _recycle_signal(facts: LifecycleInput, rules: LifecycleRules) -> _Match | No
 
 
 def _furthest(facts: LifecycleInput, rules: LifecycleRules, above: int,
-              fresh_first: bool = False) -> tuple[Status, _Match] | None:
+              fresh_after: datetime | None = None) -> tuple[Status, _Match] | None:
     """The furthest funnel status ranked above ``above`` whose entry rule holds, with the rule to report
-    (with ``fresh_first``, a rule holding on evidence newer than the current status, if there is one)."""
+    (with ``fresh_after``, only rules holding on evidence newer than that instant count)."""
     for status in reversed(rules.funnel()):
         if (status.rank or 0) <= above:
             break
         matches = _entry_matches(status, facts)
-        if fresh_first:
-            matches = iter(sorted(matches, key=lambda m: not _is_fresh(m, facts)))
+        if fresh_after is not None:
+            matches = (m for m in matches if _is_fresh(m, facts, fresh_after))
         match = next(matches, None)
         if match is not None:
             return status, match
     return None
 
 
-def _is_fresh(match: _Match, facts: LifecycleInput) -> bool:
-    since = facts.status_since
-    if since is None:
-        return True
+def _is_fresh(match: _Match, facts: LifecycleInput, since: datetime) -> bool:
     evidence = facts.crm_changed_at if match.evidence_at is None else match.evidence_at
     return evidence is not None and evidence > since
-
-
-def _requalifies(facts: LifecycleInput, rules: LifecycleRules) -> bool:
-    """From Recycled: some status at or beyond MQL holds on evidence newer than the recycle."""
-    floor = rules.first(Role.MQL).rank or 0
-    return any(_is_fresh(m, facts) for s in rules.funnel() if (s.rank or 0) >= floor for m in _entry_matches(s, facts))
 
 
 def decide(person_id: str, current: str | None, facts: LifecycleInput, rules: LifecycleRules,
@@ -369,14 +366,15 @@ def decide(person_id: str, current: str | None, facts: LifecycleInput, rules: Li
     if hit is not None:
         return make(rules.first(Role.DISQUALIFIED), Move.DISQUALIFY, hit)
     if status.role == Role.RECYCLED:
-        if _recycle_signal(facts, rules) is not None or not _requalifies(facts, rules):
+        if _recycle_signal(facts, rules) is not None:
             return None
         floor = (rules.first(Role.MQL).rank or 0) - 1
-        return forward(_furthest(facts, rules, above=floor, fresh_first=True), Move.FORWARD)
+        # An unknown recycle time: every rule counts (as fresh as it can be known).
+        return forward(_furthest(facts, rules, above=floor, fresh_after=facts.status_since), Move.FORWARD)
     hit = _recycle_signal(facts, rules)
     if hit is not None:
         return make(rules.first(Role.RECYCLED), Move.RECYCLE, hit)
-    return forward(_furthest(facts, rules, above=status.rank or 0), Move.FORWARD)
+    return forward(_furthest(facts, rules, above=status.rank or 0, fresh_after=facts.recycled_at), Move.FORWARD)
 
 
 def _with_skips(found: tuple[Status, _Match], current: str | None,

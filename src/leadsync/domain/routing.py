@@ -7,6 +7,12 @@ exactly proportional to the weights over a full cycle, and never handing one rep
 Inactive reps and reps at capacity are skipped without losing their place. When nobody in the queue
 can take the lead, it stays in the queue and the reason says why.
 
+The *pool* is where a lead goes when the SLA sweep takes it back from a rep who never followed it up
+(``[pool]`` in routing.toml): a Salesforce queue (or a placeholder user) that owns it meanwhile, the
+HubSpot owner it gets (none: cleared) and the Salesforce lead status it gets (the accepted status the rep
+had set would otherwise read as the next rep's acceptance). When the person qualifies again they are
+routed anew, and :func:`route` is told to leave out the rep the lead was taken from (``exclude``).
+
 Pure: the round-robin credits are state passed in and handed back; the caller stores them.
 """
 
@@ -69,12 +75,27 @@ class RoutingRule:
         return all(c.holds(person) for c in self.conditions)
 
 
+@dataclass(frozen=True, slots=True)
+class PoolOwner:
+    """Who owns a lead the SLA sweep returned to the pool, until routing hands it to the next rep."""
+
+    salesforce_owner_id: str  # a queue (00G...) or a user (005...)
+    hubspot_owner_id: str = ""  # "" clears the HubSpot owner
+    salesforce_status: str | None = None  # Lead.Status of a returned lead (None: left as it is)
+
+    @property
+    def salesforce_is_queue(self) -> bool:
+        """Queues own leads only: a Salesforce Contact cannot be given to one."""
+        return self.salesforce_owner_id.startswith("00G")
+
+
 @dataclass(frozen=True)
 class RoutingRules:
     queues: Mapping[str, Queue]
     rules: tuple[RoutingRule, ...]  # first match wins
     default_queue: str
     version: str = ""
+    pool: PoolOwner | None = None  # None: a returned lead stays with its rep in the CRMs
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,9 +127,12 @@ def pick_queue(person: Person, rules: RoutingRules) -> tuple[str, str]:
     return rules.default_queue, "default"
 
 
-def route(person: Person, rules: RoutingRules, reps: Mapping[str, RepStatus], state: RoutingState
-          ) -> tuple[Assignment, RoutingState]:
-    """Pick the queue and the rep for one new MQL; returns the assignment and the next state."""
+def route(person: Person, rules: RoutingRules, reps: Mapping[str, RepStatus], state: RoutingState,
+          exclude: frozenset[str] = frozenset()) -> tuple[Assignment, RoutingState]:
+    """Pick the queue and the rep for one new MQL; returns the assignment and the next state.
+
+    ``exclude``: reps (emails) who must not get this lead, e.g. the rep the SLA sweep took it back from.
+    They are skipped like an inactive rep: they keep their round-robin credit for the next lead."""
     queue_name, rule = pick_queue(person, rules)
     queue = rules.queues[queue_name]
     credits = dict(state.credits.get(queue_name, {}))
@@ -119,7 +143,9 @@ def route(person: Person, rules: RoutingRules, reps: Mapping[str, RepStatus], st
     for member in queue.members:
         status = reps.get(member.email, RepStatus(active=False))
         load = status.open_leads + assigned.get(member.email, 0)
-        if not status.active:
+        if member.email in exclude:
+            skipped.append(f"{member.email} had it before")
+        elif not status.active:
             skipped.append(f"{member.email} inactive")
         elif member.capacity is not None and load >= member.capacity:
             skipped.append(f"{member.email} at capacity ({load}/{member.capacity})")

@@ -1,17 +1,25 @@
-"""``routing.toml``: queues of reps (by email) with weights and capacities, and segment rules."""
+"""``routing.toml``: queues of reps (by email) with weights and capacities, segment rules, and the pool.
+
+``[pool]`` (optional) names who owns a lead the SLA sweep returned to the pool: ``salesforce_owner_id``, a
+Salesforce queue id (``00G``) or user id (``005``), 15 or 18 characters; ``hubspot_owner_id``, a HubSpot
+owner id (digits) or ``""`` to clear the owner; ``salesforce_status``, the Lead status a returned lead gets
+(required: the status the rep set when accepting would otherwise read as the next rep's acceptance).
+"""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from leadsync.domain.model import PERSON_FIELDS
-from leadsync.domain.routing import Condition, Queue, QueueMember, RoutingRule, RoutingRules
+from leadsync.domain.routing import Condition, PoolOwner, Queue, QueueMember, RoutingRule, RoutingRules
 from leadsync.domain.version import content_version
-from leadsync.rules.source import RuleSetError, SourceFile, validate
+from leadsync.rules.source import RuleError, RuleSetError, SourceFile, validate
 
 FILE_NAME = "routing.toml"
+_SF_POOL_OWNER = re.compile(r"^(00G|005)[A-Za-z0-9]{12}([A-Za-z0-9]{3})?$")
 
 
 class _Strict(BaseModel):
@@ -50,10 +58,17 @@ class RuleModel(_Strict):
     when: list[ConditionModel] = Field(min_length=1)
 
 
+class PoolModel(_Strict):
+    salesforce_owner_id: str
+    hubspot_owner_id: str = ""
+    salesforce_status: str
+
+
 class RoutingFile(_Strict):
     default_queue: str
     queues: list[QueueModel] = Field(min_length=1)
     rules: list[RuleModel] = []
+    pool: PoolModel | None = None
 
 
 def load(data: dict[str, Any], source: SourceFile) -> RoutingRules:
@@ -76,6 +91,8 @@ def load(data: dict[str, Any], source: SourceFile) -> RoutingRules:
             if cond.field not in PERSON_FIELDS:
                 errors.append(source.error(("rules", index, "when", cond_index, "field"),
                                            f"unknown person field {cond.field!r}"))
+    if parsed.pool is not None:
+        errors += _pool_errors(parsed.pool, source)
     if errors:
         raise RuleSetError(errors)
     return RoutingRules(
@@ -92,4 +109,23 @@ def load(data: dict[str, Any], source: SourceFile) -> RoutingRules:
         ),
         default_queue=parsed.default_queue,
         version=content_version({FILE_NAME: data}),
+        pool=None if parsed.pool is None else PoolOwner(
+            parsed.pool.salesforce_owner_id, parsed.pool.hubspot_owner_id, parsed.pool.salesforce_status.strip()),
     )
+
+
+def _pool_errors(pool: PoolModel, source: SourceFile) -> list[RuleError]:
+    errors = []
+    if not _SF_POOL_OWNER.match(pool.salesforce_owner_id):
+        errors.append(source.error(("pool", "salesforce_owner_id"),
+                                   f"{pool.salesforce_owner_id!r} is not a Salesforce queue id (00G...) or user id "
+                                   "(005...) of 15 or 18 characters"))
+    if not pool.hubspot_owner_id.isdigit() and pool.hubspot_owner_id != "":
+        errors.append(source.error(("pool", "hubspot_owner_id"),
+                                   f"{pool.hubspot_owner_id!r} is not a HubSpot owner id (digits), nor \"\" to clear "
+                                   "the owner"))
+    if not pool.salesforce_status.strip():
+        errors.append(source.error(("pool", "salesforce_status"),
+                                   "a returned lead needs a status (e.g. \"Open - Not Contacted\"): the one its rep "
+                                   "set would read as the next rep's acceptance"))
+    return errors

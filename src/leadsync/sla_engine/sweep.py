@@ -2,8 +2,14 @@
 
 For every open clock whose due time has passed and whose breach is not yet recorded, in one unit of work:
 record the breach; ``write_fields``: queue intents setting the breach flag on the person's CRM records;
-``return_to_pool``: stop the clock and record a RECYCLE move (the lead goes back to the shared pool, where
-routing can hand it to someone else) and close the person's other clocks that move ends. Clocks whose
+``return_to_pool``: stop the clock, record a RECYCLE move and a ``returned`` assignment row, close the
+person's other clocks that move ends, and take the lead away from the rep in both CRMs: queued intents
+(origin ``routing``, sent by the next cycle) give it to routing.toml's ``[pool]`` owner and reset its
+Salesforce status (see :mod:`leadsync.domain.routing`). The lead then waits in the pool, where reps can
+claim it, until the person qualifies as MQL again on new evidence: the cycle routes them anew, never to
+the rep it was taken from (``leadsync.sync.followup``), and that rep gets the hand-off. Why not hand it on
+at once: a recycled lead is not an MQL, and routing assigns MQLs; the SLA clocks and the hand-off start
+from MQL. Without ``[pool]`` the CRMs keep the rep and the sweep says so in its problems. Clocks whose
 warning point passed since the previous sweep get a warning. Notifications go out only after the unit of
 work committed (a rolled-back sweep must not announce a breach), and never block: see ``leadsync.notify``.
 """
@@ -25,9 +31,11 @@ from leadsync.ledger.sla import clock_from_row
 from leadsync.notify import Notification, Notifier, sla_breach, sla_warning
 from leadsync.rules.ruleset import RuleSet
 from leadsync.sla_engine.clocks import reconcile
-from leadsync.sla_engine.writes import queue_sla_fields
+from leadsync.sla_engine.writes import queue_pool_owner, queue_sla_fields
 
 POOL_REASON = "returned to the pool: no follow-up in time"
+NO_POOL = ("routing.toml has no [pool]: the lead stays with its rep in both CRMs (Salesforce owner and status, "
+           "HubSpot owner) and is routed again only if it qualifies anew")
 
 
 @dataclass
@@ -94,14 +102,19 @@ def _act(uow: UnitOfWork, ruleset: RuleSet, defn: SlaDefinition, clock: SlaClock
         moved = return_to_pool(uow, ruleset, defn, clock, now, epoch=epoch, run_id=run_id)
         if isinstance(moved, str):
             result.problems.append(moved)
+            return
+        result.returned_to_pool.append(moved)
+        if ruleset.routing.pool is None:
+            result.problems.append(f"person {clock.person_id} returned to the pool, but {NO_POOL}")
         else:
-            result.returned_to_pool.append(moved)
+            result.intents += len(queue_pool_owner(uow, ruleset.routing.pool, clock.person_id, now, run_id=run_id))
 
 
 def return_to_pool(uow: UnitOfWork, ruleset: RuleSet, defn: SlaDefinition, clock: SlaClock, now: datetime, *,
                    epoch: int, run_id: str | None) -> Transition | str:
-    """Stop the clock and recycle the person (a recorded move); a message instead when the lifecycle rules
-    do not allow it (a Customer is never recycled)."""
+    """Stop the clock and recycle the person (a recorded move, with a ``returned`` assignment row); a message
+    instead when the lifecycle rules do not allow it (a Customer is never recycled). The pool owner's
+    writes are the caller's (:func:`leadsync.sla_engine.writes.queue_pool_owner`)."""
     current = uow.transitions.current_status(clock.person_id)
     hours = defn.within.total_seconds() / 3600
     reason = f"no follow-up within {hours:g} business hours (SLA {defn.name}); back to the pool for reassignment"

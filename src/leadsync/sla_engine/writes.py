@@ -3,6 +3,10 @@
 The intents go to the ledger outbox queued (origin ``sla``, not yet dispatched): the next sync cycle's
 apply step sends them in its batches, resolves them after a crash and suppresses their echo. Which fields
 exist on which object comes from ``fields.toml`` (only mappings leadsync owns are written).
+
+:func:`queue_pool_owner` queues the owner writes of a lead returned to the pool (origin ``routing``: the
+owner is Salesforce's field, and routing's writes are the one recorded exception; see
+``leadsync.sync.followup``): the pool's Salesforce owner and Lead status, and its HubSpot owner (or none).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from typing import Any
 from leadsync.domain.fields import FieldMappings, value_for
 from leadsync.domain.model import System
 from leadsync.domain.planner import Scalar, value_hash
+from leadsync.domain.routing import PoolOwner
 from leadsync.ledger import IdentityKind, IntentOrigin, IntentRecord, UnitOfWork, WriteIntent
 
 # Which CRM record each identity kind names.
@@ -59,4 +64,36 @@ def queue_sla_fields(uow: UnitOfWork, mappings: FieldMappings, person_id: str, v
         if fields:
             intent = WriteIntent(system, obj, identity.value, fields, payload_hash(fields))
             intents.append(uow.outbox.add(intent, now, run_id=run_id, origin=IntentOrigin.SLA))
+    return intents
+
+
+def pool_fields(pool: PoolOwner, system: System, obj: str) -> dict[str, Scalar]:
+    """The fields a record of a lead returned to the pool gets (empty: the record keeps its owner)."""
+    if system is System.HUBSPOT:
+        return {"hubspot_owner_id": pool.hubspot_owner_id}
+    if obj == "Lead":
+        fields: dict[str, Scalar] = {"OwnerId": pool.salesforce_owner_id}
+        if pool.salesforce_status:
+            fields["Status"] = pool.salesforce_status
+        return fields
+    if obj == "Contact" and not pool.salesforce_is_queue:
+        return {"OwnerId": pool.salesforce_owner_id}
+    return {}  # a queue cannot own a Salesforce Contact
+
+
+def queue_pool_owner(uow: UnitOfWork, pool: PoolOwner, person_id: str, now: datetime, *,
+                     run_id: str | None = None) -> list[IntentRecord]:
+    """One queued intent (origin ``routing``) per CRM record of the person that the pool takes over."""
+    record = uow.people.get(person_id)
+    if record is None:
+        return []
+    intents = []
+    for identity in sorted(record.identities, key=lambda i: (i.kind.value, i.value)):
+        where = RECORD_OF.get(identity.kind)
+        if where is None:
+            continue
+        fields = pool_fields(pool, *where)
+        if fields:
+            intent = WriteIntent(where[0], where[1], identity.value, fields, payload_hash(fields))
+            intents.append(uow.outbox.add(intent, now, run_id=run_id, origin=IntentOrigin.ROUTING))
     return intents

@@ -9,7 +9,9 @@ the next cycle does all of it again). Everything is batched per flush: a few rea
 :func:`leadsync.domain.routing.route` when nobody in sales owns them yet, which means the CRM owner is
 missing, a queue (domain: "routed to an owner or a queue"; lifecycle: a queue has not accepted anything),
 a deactivated user, the integration user leadsync writes as (records created through the API default to
-it), or the rep the SLA sweep took the lead back from. An MQL a real rep already owns is not routed: its
+it), the rep the SLA sweep took the lead back from, or routing.toml's pool owner (a placeholder user the
+sweep gave the lead to). A lead the sweep returned is never routed back to the rep it was taken from (the
+``returned`` row names them; :func:`route`'s ``exclude``). An MQL a real rep already owns is not routed: its
 row says ``kept`` and the hand-off goes to that rep. The rep's Salesforce user id and HubSpot owner id come
 from the pulled User and owners records with the rep's email. The owner is written to both systems
 (``OwnerId`` on the Lead/Contact, ``hubspot_owner_id``) as queued intents of origin ``routing``: the owner
@@ -180,7 +182,11 @@ class FollowUp:
                 self.stats.kept += 1
                 continue
             person = build_person(plan.person_id, mine)
-            choice, directory.state = route(person, self.ruleset.routing, directory.reps, directory.state)
+            last = latest.get(plan.person_id)
+            taken_from = frozenset({last.owner_email}) if (
+                last is not None and last.status is AssignmentStatus.RETURNED and last.owner_email) else frozenset()
+            choice, directory.state = route(person, self.ruleset.routing, directory.reps, directory.state,
+                                            exclude=taken_from)
             rows.append(self._routed(uow, plan, choice, directory, handoff))
             owners[plan.person_id] = choice.owner_email
         uow.assignments.add_many(rows, run_id=self.run_id, epoch=self.epoch)
@@ -192,6 +198,8 @@ class FollowUp:
         """The rep who already owns the person (None: route it; see the module docstring)."""
         if kind is not OwnerKind.USER or owner_id is None:
             return None  # no owner, or a queue
+        if self._is_pool(owner_id):
+            return None  # waiting in the pool for the next rep
         user = directory.by_id.get(owner_id)
         if user is None:
             # A user the pulls have not seen (yet): a real person most likely; leave the lead with them.
@@ -203,6 +211,15 @@ class FollowUp:
                 last.salesforce_owner_id, last.hubspot_owner_id):
             return None  # the sweep took the lead back from this rep
         return user
+
+    def _is_pool(self, owner_id: str) -> bool:
+        """Whether ``owner_id`` is the pool's placeholder owner (a Salesforce id matches on its first 15
+        characters: the 18-character form only adds a checksum)."""
+        pool = self.ruleset.routing.pool
+        if pool is None:
+            return False
+        return owner_id == pool.hubspot_owner_id or (
+            len(owner_id) >= 15 and owner_id[:15] == pool.salesforce_owner_id[:15])
 
     def _routed(self, uow: UnitOfWork, plan: PersonPlan, choice: Assignment, directory: _Directory,
                 handoff: Handoff) -> NewAssignment:
