@@ -9,6 +9,7 @@ org has its own reps), so routing has someone to pick in both systems. A person 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -23,7 +24,17 @@ from leadsync.config.settings import SalesforceSettings, Settings, load_settings
 from leadsync.connectors.port import CrmConnector
 from leadsync.daemon.engine_jobs import NotifyingJob
 from leadsync.daemon.wiring import default_jobs
-from leadsync.ledger import AssignmentRecord, AssignmentStatus, Identity, IdentityKind, Ledger, SlaClock, open_ledger
+from leadsync.domain.routing import PoolOwner
+from leadsync.ledger import (
+    AssignmentRecord,
+    AssignmentStatus,
+    Identity,
+    IdentityKind,
+    IntentOrigin,
+    Ledger,
+    SlaClock,
+    open_ledger,
+)
 from leadsync.notify import DeadLetters, Endpoint, Notifier, SenderPolicy
 from leadsync.rules.ruleset import RuleSet, load_ruleset
 from leadsync.sandbox.runtime import Sandbox
@@ -101,6 +112,10 @@ class Rig:
     def clocks(self, person: str) -> dict[str, SlaClock]:
         with self.ledger.reading() as uow:
             return {c.sla: c for c in uow.sla.for_person(person)}
+
+    def clocks_all(self, person: str) -> list[SlaClock]:
+        with self.ledger.reading() as uow:
+            return list(uow.sla.for_person(person))
 
     def lead(self, lead_id: str) -> dict[str, Any]:
         record = self.sandbox.sf.record("Lead", lead_id)
@@ -270,7 +285,15 @@ def test_a_new_mql_is_routed_clocked_handed_off_and_its_breach_reaches_both_crms
     assert [b["event"] for b in rig.receiver.bodies].count("mql_handoff") == 1
 
 
-def test_a_lead_without_follow_up_returns_to_the_pool_in_both_crms(rig: Rig) -> None:
+def with_pool(rig: Rig) -> PoolOwner:
+    """routing.toml's [pool] for this org: the Inbound Leads queue, no HubSpot owner, the status reset."""
+    pool = PoolOwner(inbound_queue(rig), "", "Open - Not Contacted")
+    rig.ruleset = dataclasses.replace(rig.ruleset, routing=dataclasses.replace(rig.ruleset.routing, pool=pool))
+    return pool
+
+
+def test_a_lead_without_follow_up_returns_to_the_pool_and_goes_to_the_next_rep(rig: Rig) -> None:
+    pool = with_pool(rig)
     rig.cycle()
     lead, contact = prospect(rig)
     rig.cycle()
@@ -295,22 +318,80 @@ def test_a_lead_without_follow_up_returns_to_the_pool_in_both_crms(rig: Rig) -> 
     swept = sweep(rig.ledger, rig.ruleset, rig.sandbox.clock.now(), epoch=0, notifier=rig.notifier)
     assert sorted(c.sla for c in swept.breached if c.person_id == person) == ["first_touch", "follow_up"]
     assert [t.to_status for t in swept.returned_to_pool if t.person_id == person] == ["Recycled"]
+    assert not any("[pool]" in p for p in swept.problems), swept.problems
     statuses = [r.status for r in rig.assignments(person)]
     assert statuses == [AssignmentStatus.ASSIGNED, AssignmentStatus.RETURNED]
+    assert swept.intents == queued_left(rig)
+    with rig.ledger.reading() as uow:
+        owner_writes = {(i.intent.object, i.intent.record_id): i.intent.fields for i in uow.outbox.queued()
+                        if i.origin is IntentOrigin.ROUTING}
+    assert owner_writes[("Lead", lead)] == {"OwnerId": pool.salesforce_owner_id, "Status": "Open - Not Contacted"}
+    assert owner_writes[("contacts", contact)] == {"hubspot_owner_id": ""}
 
-    back = rig.cycle(minutes_later=1)  # the recycle move and the breach flags reach both CRMs
+    back = rig.cycle(minutes_later=1)  # the recycle move, the pool owner and the breach flags reach both CRMs
     assert back.errors == [] and queued_left(rig) == 0
     assert rig.lead(lead)["Lifecycle_Status__c"] == "Recycled" and rig.lead(lead)["SLA_Breached__c"] is True
+    assert rig.lead(lead)["OwnerId"] == pool.salesforce_owner_id  # back in the queue, where reps can claim it
+    assert rig.lead(lead)["Status"] == "Open - Not Contacted"
     assert rig.contact(contact)["leadsync_sla_breached"] == "true"
+    assert rig.contact(contact).get("hubspot_owner_id") in (None, "")
     rig.cycle()
 
     assert rig.contact(contact)["lifecyclestage"] == "lead"  # Recycled's HubSpot value (a clear, then a set)
     quiet = rig.cycle()
-    assert all(c["writes"] == 0 for c in quiet.api_calls.values()), quiet.api_calls
+    assert quiet.transitions == [] and all(c["writes"] == 0 for c in quiet.api_calls.values()), quiet.api_calls
+
+    # The person raises a hand again: MQL on the new evidence (not SAL on the status from before), routed
+    # to the next rep of the queue, not back to Ivy.
+    hand_raise(rig, contact)
+    again = rig.cycle()
+    assert again.errors == []
+    assert [t.to_status for t in again.transitions if t.person_id == person] == ["MQL"]
+    rows = rig.assignments(person)
+    assert [r.status for r in rows] == [AssignmentStatus.ASSIGNED, AssignmentStatus.RETURNED,
+                                        AssignmentStatus.ASSIGNED]
+    nxt = rows[-1].owner_email
+    assert nxt in INSIDE_SALES and nxt != ivy
+    assert (rows[-1].salesforce_owner_id, rows[-1].hubspot_owner_id) == (rig.sf_user[nxt], rig.hs_owner[nxt])
+    assert rig.lead(lead)["OwnerId"] == rig.sf_user[nxt]
+    assert rig.contact(contact)["hubspot_owner_id"] == rig.hs_owner[nxt]
+    clock = max((c for c in rig.clocks_all(person) if c.sla == "mql_accepted"), key=lambda c: c.started_at)
+    assert clock.is_open and clock.owner_id == nxt
+
+    echo = rig.cycle()  # the new owner comes back: still an MQL until the new rep accepts it
+    assert [t for t in echo.transitions if t.person_id == person] == [] and echo.followup.assigned == 0
+    rig.cycle()
+    quiet = rig.cycle()
+    assert quiet.transitions == [] and all(c["writes"] == 0 for c in quiet.api_calls.values()), quiet.api_calls
+
     rig.notifier.close(5)
-    mine = [(b["event"], b["details"].get("sla")) for b in rig.receiver.bodies if b["person_id"] == person]
-    assert sorted(mine, key=str) == sorted([("mql_handoff", None), ("sla_breach", "first_touch"),
-                                            ("sla_breach", "follow_up")], key=str)
+    mine = [(b["event"], b["details"].get("sla"), b["details"].get("owner")) for b in rig.receiver.bodies
+            if b["person_id"] == person]
+    assert sorted(mine, key=str) == sorted([("mql_handoff", None, ivy), ("sla_breach", "first_touch", ivy),
+                                            ("sla_breach", "follow_up", ivy), ("mql_handoff", None, nxt)], key=str)
+
+
+def test_without_a_pool_the_sweep_says_the_lead_stays_with_its_rep(rig: Rig) -> None:
+    rig.cycle()
+    lead, contact = prospect(rig)
+    rig.cycle()
+    hand_raise(rig, contact)
+    rig.cycle()
+    person = rig.person(lead)
+    ivy = INSIDE_SALES[0]
+    rig.sandbox.sf.update_record("Lead", lead, {"Status": "Working - Contacted"}, rig.sf_user[ivy])
+    rig.settle()
+    rig.cycle()
+    follow = rig.clocks(person)["follow_up"]
+    rig.jump_to(follow.due_at)
+    swept = sweep(rig.ledger, rig.ruleset, rig.sandbox.clock.now(), epoch=0, notifier=rig.notifier)
+    assert [t.to_status for t in swept.returned_to_pool if t.person_id == person] == ["Recycled"]
+    assert any(p.startswith(f"person {person} returned to the pool, but routing.toml has no [pool]")
+               for p in swept.problems), swept.problems
+    with rig.ledger.reading() as uow:
+        assert [i for i in uow.outbox.queued() if i.origin is IntentOrigin.ROUTING] == []
+    rig.cycle(minutes_later=1)
+    assert rig.lead(lead)["OwnerId"] == rig.sf_user[ivy] and rig.lead(lead)["Status"] == "Working - Contacted"
 
 
 def test_round_robin_continues_across_engines_over_the_sandbox(rig: Rig) -> None:
