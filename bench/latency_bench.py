@@ -1,6 +1,6 @@
 """Change-to-write-back latency with the daemon running.
 
-    python -m bench.latency_bench [--persons 2000] [--interval 10] [--samples 5] [--lag-margin 30]
+    python -m bench.latency_bench [--persons 2000] [--interval 10] [--samples 5] [--lag-margin SECONDS]
 
 Starts `leadsync sandbox serve` (HubSpot's rate limits on) and `leadsync run` against it with a short sync
 interval, each in its own process. Once the first full sync has written every score, it picks people
@@ -30,8 +30,10 @@ from simple_salesforce.format import format_soql
 
 from bench.sandbox_bench import API, hs_session, sf_session
 from bench.sync_bench import RESULTS, ROOT, Served
+from leadsync.config.settings import Settings
 
 POLL_SECONDS = 0.25
+SHIPPED_LAG_MARGIN = Settings().hubspot.lag_margin_seconds  # [hubspot] lag_margin_seconds as shipped
 LOW_SCORES = "SELECT Id, Email, Lead_Score__c FROM Lead WHERE IsConverted = false AND Lead_Score__c < 40 LIMIT 200"
 
 
@@ -137,12 +139,13 @@ def main() -> int:
     parser.add_argument("--interval", type=int, default=10, help="sync interval of the daemon, seconds")
     parser.add_argument("--samples", type=int, default=5)
     parser.add_argument("--lag-margin", type=int, action="append",
-                        help="HubSpot lag margins to run (repeatable; default: 30, the shipped default)")
+                        help="HubSpot lag margins to run (repeatable; default: the shipped default, "
+                             f"{SHIPPED_LAG_MARGIN} s)")
     parser.add_argument("--quick", action="store_true", help="300 persons, 3 samples")
     args = parser.parse_args()
     persons, samples = (300, 3) if args.quick else (args.persons, args.samples)
     started = datetime.now(UTC)
-    cases = [run(persons, args.interval, samples, lag) for lag in args.lag_margin or [30]]
+    cases = [run(persons, args.interval, samples, lag) for lag in args.lag_margin or [SHIPPED_LAG_MARGIN]]
     for case in cases:
         print(f"{case['case']}: median {case['median_s']} s, max {case['max_s']} s (aim < {case['aim_s']} s)")
     out = RESULTS / f"latency-{started:%Y%m%dT%H%M%SZ}{'-quick' if args.quick else ''}.json"
