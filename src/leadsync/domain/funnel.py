@@ -18,6 +18,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, tzinfo
+from operator import itemgetter
 from typing import Any
 
 from leadsync.domain.model import Move, Transition
@@ -266,10 +267,9 @@ def aggregate_ordered(
             stuck[stage].add(person)
         for stage, period in entered:
             cohorts[(stage, period)] += 1
-            first_at = firsts[stage]
-            for later in later_of[stage]:
-                reached_at = firsts.get(later)
-                if reached_at is not None and reached_at >= first_at:
+            first_at, after = firsts[stage], rank[stage]
+            for later, reached_at in firsts.items():
+                if rank[later] > after and reached_at >= first_at:
                     reached[(stage, later, period)] += 1
 
     # Walk the rows keeping only the current person's state: their first entry per stage, the (stage, period)
@@ -318,7 +318,7 @@ def aggregate_ordered(
         close_person(person, previous, firsts, entered)
 
     sample = settings.people_sample
-    initial.sort(key=lambda row: (row[0], row[2]))
+    initial.sort(key=itemgetter(0, 2))
     return FunnelAggregates(
         counts={(stage, bounds[p][0]): n for (stage, p), n in counts.items()},
         cohorts={(stage, bounds[p][0]): n for (stage, p), n in cohorts.items()},

@@ -104,14 +104,24 @@ def ordered_history(conn: sa.Connection, until: datetime) -> Iterator[HistoryRow
         else sa.type_coerce(T.c.at, sa.DateTime(timezone=True))
     query = sa.select(T.c.person_id, T.c.from_status, T.c.to_status, at, T.c.move).where(
         _at(conn) < until).order_by(T.c.person_id, T.c.at, T.c.id)
-    # PostgreSQL: a server-side cursor, so the server reads the next batch while this process walks one.
-    result = conn.execute(query.execution_options(stream_results=True, max_row_buffer=20_000))
     parse = datetime.fromisoformat
-    while rows := result.fetchmany(20_000):
-        if sqlite:
+    if not sqlite:
+        # A server-side cursor, so the server reads the next batch while this process walks one; the
+        # driver's zone object replaced by one tzinfo for all rows (every later comparison is then cheap).
+        streamed = conn.execute(query.execution_options(stream_results=True, max_row_buffer=20_000))
+        for batch in streamed.partitions(20_000):
+            yield from ((r[0], r[1], r[2], r[3].astimezone(UTC), r[4]) for r in batch)
+        return
+    # SQLite: the driver's own cursor gives plain tuples (a result row object per transition cost as much as
+    # SQLite's reading); nothing here needs result processing, and without stream_results nothing is buffered
+    # ahead of the cursor.
+    result = conn.execute(query)
+    cursor = result.cursor
+    try:
+        while rows := cursor.fetchmany(20_000):
             yield from ((r[0], r[1], r[2], parse(r[3]), r[4]) for r in rows)
-        else:  # the driver's zone object: one tzinfo for all rows makes every later comparison cheap
-            yield from ((r[0], r[1], r[2], r[3].astimezone(UTC), r[4]) for r in rows)
+    finally:
+        result.close()
 
 
 def period_bounds(conn: sa.Connection, since: datetime | None, until: datetime, period: str,
