@@ -13,7 +13,6 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from leadsync.domain.identity import RecordRef
 from leadsync.domain.model import Cause, CauseKind, ContactStatusChange, Move, System, Transition
 from leadsync.ledger.records import IntentRecord, IntentState, ScoreSnapshot, SlaClock, WriteIntent
 from leadsync.ledger.schema import (
@@ -164,20 +163,27 @@ def owner_emails(conn: sa.Connection) -> dict[str, str]:
 
 def lead_sources(conn: sa.Connection, person_ids: Sequence[str]) -> dict[str, str]:
     """Each person's lead source as the sync merges person fields: from their live CRM records, the record
-    first in the sync's field precedence that holds one (a Salesforce contact, then lead, then HubSpot)."""
+    first in the sync's field precedence that holds one (a Salesforce contact, then lead, then HubSpot; then
+    the highest record)."""
     r = sync_records
     source = r.c.fields[LEAD_SOURCE_FIELD].as_string()
-    best: dict[str, tuple[int, RecordRef, str]] = {}
-    for chunk in _chunks(sorted(set(person_ids))):
-        query = sa.select(r.c.person_id, r.c.system, r.c.kind, r.c.record_id, source).where(
-            r.c.person_id.in_(chunk), r.c.deleted.is_(False), source.is_not(None), source != "")
+    base = sa.select(r.c.person_id, r.c.system, r.c.kind, r.c.record_id, source).where(
+        r.c.deleted.is_(False), source.is_not(None), source != "")
+    wanted = set(person_ids)
+    # Many people: one read of every record holding a source beats thousands of IN-list lookups.
+    queries = [base] if len(wanted) > IN_CHUNK else [base.where(r.c.person_id.in_(c)) for c in _chunks(sorted(wanted))]
+    rank_of = {(system.value, kind): rank for (system, kind), rank in FIELD_PRECEDENCE.items()}
+    best: dict[str, tuple[int, str, str, str, str]] = {}
+    for query in queries:
         for person, system, kind, record_id, value in conn.execute(query):
-            ref = RecordRef(System(system), kind, record_id)
-            rank = FIELD_PRECEDENCE.get((ref.system, ref.kind), -1)
+            if person not in wanted or not value.strip():
+                continue
+            # The order of RecordRef (system, kind, id) after the precedence: System is a string enum.
+            key = (rank_of.get((system, kind), -1), system, kind, record_id, value.strip())
             held = best.get(person)
-            if held is None or (rank, ref) > (held[0], held[1]):
-                best[person] = (rank, ref, value.strip())
-    return {person: value for person, (_, _, value) in best.items() if value}
+            if held is None or key[:4] > held[:4]:
+                best[person] = key
+    return {person: key[4] for person, key in best.items()}
 
 
 def snapshots(conn: sa.Connection, *, person_ids: Sequence[str] | None = None, since: datetime | None = None,
