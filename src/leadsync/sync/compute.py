@@ -197,6 +197,7 @@ def person_state(chunk: ChunkState, person_id: str, ruleset: RuleSet) -> tuple[P
         lifecycle_status=last.to_status if last else None, status_since=last.at if last else None,
         lifecycle_reason=last.reason if last else None, crm_changed_at=max(changed) if changed else None,
         contact_status=contact[-1].to_status if contact else None, mql_at=_mql_at(history, ruleset),
+        recycled_at=_recycled_at(own_history or history, ruleset),
     )
     return state_, records
 
@@ -210,6 +211,12 @@ def load_state(uow: UnitOfWork, state: SyncState, person_id: str,
 def _mql_at(history: Sequence[Transition], ruleset: RuleSet) -> datetime | None:
     names = {s.name: s.role for s in ruleset.lifecycle.statuses}
     return next((t.at for t in history if names.get(t.to_status) is Role.MQL), None)
+
+
+def _recycled_at(history: Sequence[Transition], ruleset: RuleSet) -> datetime | None:
+    """When the person last entered a recycled status: evidence older than that no longer moves them on."""
+    names = {s.name: s.role for s in ruleset.lifecycle.statuses}
+    return next((t.at for t in reversed(history) if names.get(t.to_status) is Role.RECYCLED), None)
 
 
 def payload_hash(fields: Mapping[str, Scalar]) -> str:

@@ -13,6 +13,7 @@ from leadsync.domain.model import CrmFacts, OwnerKind, System
 from leadsync.ledger import IntentOrigin, IntentState
 from leadsync.rules.ruleset import RuleSet
 from leadsync.sla_engine import sweep
+from leadsync.sync.compute import load_state
 from leadsync.sync.state import SyncState
 
 from .conftest import make_world
@@ -123,3 +124,31 @@ def test_an_activity_meets_an_open_clock(tmp_path: Path, ruleset: RuleSet) -> No
         first_touch = next(c for c in uow.sla.for_person(person) if c.sla == "first_touch")
     assert first_touch.met_at is not None
     assert timedelta(0) <= world.clock() - first_touch.met_at < timedelta(hours=1)
+
+
+def test_a_recycled_lead_whose_crm_still_says_accepted_requalifies_as_mql_not_sal(tmp_path: Path,
+                                                                                   ruleset: RuleSet) -> None:
+    # No [pool] in the shipped rules: the CRM keeps the rep and "Working - Contacted" after the return to the
+    # pool. That acceptance is older than the recycle, so a new hand-raise makes an MQL (routed anew), and
+    # the following cycles do not turn the stale acceptance into SAL either.
+    world = with_owners(make_world(tmp_path, ruleset))
+    lead = mql(world, 1)
+    world.cycle()
+    person = person_of(world, lead)
+    world.sf.edit("lead", lead, facts=CrmFacts(crm_status="Working - Contacted", owner_kind=OwnerKind.USER,
+                                               owner_id="005IVY"))
+    world.cycle(seconds=600)
+    world.clock.advance(days=10)  # nobody touches it: the sweep takes it back
+    result = sweep(world.ledger, ruleset, world.clock(), epoch=0)
+    assert [t.person_id for t in result.returned_to_pool] == [person]
+    world.cycle()
+    form_fill(world, System.HUBSPOT, "contact", "1", "hs-demo-again", days_ago=0.0001, activity_type="demo_request")
+    world.cycle()
+    world.cycle(seconds=600)
+    with world.ledger.reading() as uow:
+        history = [t.transition for t in uow.transitions.for_person(person)]
+        state, _ = load_state(uow, SyncState(uow), person, ruleset)
+    assert [t.to_status for t in history][-2:] == ["Recycled", "MQL"], history
+    # The core is told when the recycle was, so only evidence newer than it moves the person on.
+    assert state.recycled_at == next(t.at for t in reversed(history) if t.to_status == "Recycled")
+    assert state.lifecycle_status == "MQL"
