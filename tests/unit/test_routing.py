@@ -151,3 +151,25 @@ def test_a_broken_pool_names_each_line() -> None:
         routing.load(*parse_toml(missing, "routing.toml"))
     [error] = info.value.errors
     assert "salesforce_status" in str(error) and error.line is not None
+
+
+@pytest.mark.parametrize(("status", "moves"), [
+    ("Working - Contacted", "SAL"), ("Unqualified", "Disqualified"), ("Nurture", "Recycled (for good)")])
+def test_a_pool_status_that_would_move_the_returned_lead_is_refused_with_its_line(tmp_path: Path, status: str,
+                                                                                  moves: str) -> None:
+    import shutil
+
+    from leadsync.rules.ruleset import load_ruleset
+
+    shutil.copytree(SHIPPED.parent, tmp_path / "m")
+    file = tmp_path / "m" / "routing.toml"
+    base = file.read_text()
+    file.write_text(base + POOL.format(sf="00GDn000000zwY5MAI", hs="", status=status))
+    with pytest.raises(RuleSetError) as info:
+        load_ruleset(tmp_path / "m")
+    [error] = info.value.errors
+    assert str(error) == (f"{file}:{len(base.splitlines()) + 5}: [pool.salesforce_status] {status!r} moves a "
+                          f"returned lead to {moves} in lifecycle.toml; use a status that means unworked (e.g. "
+                          "\"Open - Not Contacted\")")
+    file.write_text(base + POOL.format(sf="00GDn000000zwY5MAI", hs="", status="Open - Not Contacted"))
+    assert load_ruleset(tmp_path / "m").routing.pool is not None

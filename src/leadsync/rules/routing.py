@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from leadsync.domain.lifecycle import LifecycleRules, Role
 from leadsync.domain.model import PERSON_FIELDS
 from leadsync.domain.routing import Condition, PoolOwner, Queue, QueueMember, RoutingRule, RoutingRules
 from leadsync.domain.version import content_version
@@ -129,3 +130,25 @@ def _pool_errors(pool: PoolModel, source: SourceFile) -> list[RuleError]:
                                    "a returned lead needs a status (e.g. \"Open - Not Contacted\"): the one its rep "
                                    "set would read as the next rep's acceptance"))
     return errors
+
+
+def pool_status_errors(rules: RoutingRules, lifecycle: LifecycleRules, source: SourceFile) -> list[RuleError]:
+    """The pool's Salesforce status must leave a returned lead where the sweep put it: a status that enters
+    a stage above MQL would read as acceptance again, and a disqualify or recycle status would keep it from
+    ever re-qualifying."""
+    if rules.pool is None:
+        return []
+    status = rules.pool.salesforce_status
+    mql_rank = lifecycle.first(Role.MQL).rank or 0
+    moves = [s.name for s in lifecycle.statuses if s.rank is not None and s.rank > mql_rank
+             and status in s.enter.crm_status]
+    if status in lifecycle.disqualify.crm_status_reasons:
+        moves.append("Disqualified")
+    if status in lifecycle.recycle.crm_status:
+        moves.append("Recycled (for good)")
+    if not moves:
+        return []
+    return [source.error(("pool", "salesforce_status"),
+                         f"{status!r} moves a returned lead to {', '.join(moves)} in lifecycle.toml; use a status "
+                         "that means unworked (e.g. \"Open - Not Contacted\")")]
+

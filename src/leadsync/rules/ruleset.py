@@ -99,6 +99,7 @@ def load_ruleset(directory: str | Path) -> RuleSet:
         loaded[lifecycle.FILE_NAME], loaded[contact_status.FILE_NAME], loaded[fields.FILE_NAME], sources,
     ))
     errors.extend(sla.unknown_status_errors(sla_rules, lifecycle_rules.status_names(), sources[sla.FILE_NAME]))
+    errors.extend(routing.pool_status_errors(loaded[routing.FILE_NAME], lifecycle_rules, sources[routing.FILE_NAME]))
     if errors:
         raise RuleSetError(errors)
 
