@@ -6,7 +6,7 @@ Data: ``bench.ledger_bench``'s bulk loader (100,000 persons, 10 transitions each
 ``UnitOfWork.transitions.append``), plus one ``mql_accepted`` SLA clock per person (owned by CRM owner ids as
 the engine records them: Salesforce user ids and HubSpot owner ids of the reps in ``mappings/routing.toml``,
 mapped to their emails by the users/owners the sync stores, and one id nobody knows; met, late, open and
-returned-to-pool mixed), one Salesforce lead record per person holding a lead source (a fifth hold none),
+returned-to-pool mixed), one Salesforce lead record per person holding a lead source (a sixth hold none),
 two score snapshots per person (two rule-set versions) and one activity per person. ``--quick``: a tenth of
 that. Each report is built from a fresh ``Ledger.reading()`` snapshot and rendered to JSON and HTML; the time
 is the median of 3 runs after a warm-up and includes reading the ledger, computing, and rendering.
