@@ -72,12 +72,12 @@ class Story:
     def until_mql(self, people: list[tuple[Person, int]]) -> None:
         mql = set(self.world.statuses_with(Role.MQL))
         acted = [self.fill_forms(p, n) for p, n in people]
-        self.cycle("a form fill pushes prospects over the MQL line", acted)
+        self.cycle("form fills push prospects toward the MQL line", acted)
         for _ in range(3):  # the rule files may weigh forms differently: one more form until they qualify
             behind = [p for p, _ in people if self.world.status_of(p.person_id) not in mql]
             if not behind:
                 return
-            self.cycle("another form fill", [self.fill_forms(p, 1) for p in behind])
+            self.cycle("another form fill, until they reach MQL", [self.fill_forms(p, 1) for p in behind])
         raise DemoError("the prospects did not reach MQL; check the MQL thresholds in lifecycle.toml")
 
     def run(self) -> None:

@@ -202,6 +202,16 @@ class Transition:
     cause: Cause = field(default=Cause(CauseKind.RULE))
 
 
+# ``Transition.facts`` key set on the first status of people met in the ledger's first sync (the backfill of
+# an org that was running long before leadsync): their status is a starting point, not a hand-off that just
+# happened, so it starts no SLA clock and routes nobody.
+BACKFILL_FACT = "backfill"
+
+
+def is_backfill(transition: Transition) -> bool:
+    return transition.move is Move.INITIAL and bool(transition.facts.get(BACKFILL_FACT))
+
+
 @dataclass(frozen=True, slots=True)
 class ContactStatusChange:
     """A contact-status change (call dispositions and the like); never mixed into lifecycle."""

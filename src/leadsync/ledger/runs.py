@@ -69,6 +69,12 @@ class RunRepository:
             raise NotFound(f"no sync run {run_id!r}")
         return _run(row)
 
+    def any_succeeded(self, kind: str) -> bool:
+        """Whether a run of ``kind`` ever succeeded (the first sync of a ledger is its backfill)."""
+        query = sa.select(sync_runs.c.id).where(sync_runs.c.kind == kind,
+                                                 sync_runs.c.status == RunStatus.SUCCEEDED.value).limit(1)
+        return self._tx.connection.execute(query).first() is not None
+
     def latest(self, limit: int = 20) -> list[SyncRun]:
         query = sa.select(sync_runs).order_by(sync_runs.c.started_at.desc()).limit(limit)
         return [_run(r) for r in self._tx.connection.execute(query)]

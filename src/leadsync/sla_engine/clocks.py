@@ -15,7 +15,7 @@ from datetime import datetime
 
 from leadsync.domain.calendar import add_business_time
 from leadsync.domain.fields import FieldMappings
-from leadsync.domain.model import Activity, Transition
+from leadsync.domain.model import Activity, Transition, is_backfill
 from leadsync.domain.sla import ClockEvent, EventKind, SlaDefinition, SlaRules, clocks_for, due_at
 from leadsync.ledger import SlaClock, UnitOfWork
 from leadsync.sla_engine.writes import queue_sla_fields
@@ -38,7 +38,8 @@ def person_events(uow: UnitOfWork, person_id: str, now: datetime) -> list[ClockE
 
 
 def _events(history: Sequence[Transition], activities: Sequence[Activity], now: datetime) -> list[ClockEvent]:
-    events = [(t.at, 0, ClockEvent(EventKind.STATUS, t.to_status, t.at)) for t in history]
+    # A backfilled first status is where the person stood when leadsync arrived, not an entry it saw happen.
+    events = [(t.at, 0, ClockEvent(EventKind.STATUS, t.to_status, t.at)) for t in history if not is_backfill(t)]
     events += [(a.occurred_at, 1, ClockEvent(EventKind.ACTIVITY, a.type, a.occurred_at)) for a in activities]
     return [event for at, _, event in sorted(events, key=lambda e: (e[0], e[1])) if at <= now]
 

@@ -16,6 +16,7 @@ A dry run does all of it inside one ledger transaction that is rolled back, and 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -24,7 +25,7 @@ from typing import Any
 from leadsync.config.settings import Settings
 from leadsync.connectors.port import CrmConnector, OwnerRecord
 from leadsync.daemon.jobs import RESCORE, SYNC, RunStopped
-from leadsync.domain.model import ContactStatusChange, System, Transition
+from leadsync.domain.model import BACKFILL_FACT, ContactStatusChange, Move, System, Transition
 from leadsync.domain.planner import FieldWrite, GuardVerdict, Target, mass_change_guard
 from leadsync.domain.watermark import Watermark, Window, advance, window
 from leadsync.ledger import (
@@ -136,6 +137,7 @@ class SyncEngine:
         self.connectors: dict[System, CrmConnector] = {c.system: c for c in connectors}
         self.log = get_logger("leadsync.sync")
         self._retrying: set[str] = set()
+        self._backfill = False  # this cycle is the ledger's first sync (see domain.model.BACKFILL_FACT)
 
     def run_once(self, *, dry_run: bool = False, rescore_all: bool = False) -> CycleReport:
         kind = RESCORE if rescore_all else SYNC
@@ -187,6 +189,7 @@ class SyncEngine:
         with uow_factory() as uow:
             marks = self._to_evaluate(uow, rescore_all)
             population = SyncState(uow).population()
+            self._backfill = not uow.runs.any_succeeded(SYNC)
         chunks = _chunks(sorted(marks))
         keep = self.config.keep_plans or report.dry_run
         kept: list[list[PersonPlan]] = []
@@ -289,7 +292,12 @@ class SyncEngine:
 
     def _plan(self, uow_factory: UowFactory, people: Sequence[str], now: datetime) -> list[PersonPlan]:
         with uow_factory() as uow:
-            return plan_chunk(uow, SyncState(uow), people, self.ruleset, now)
+            plans = plan_chunk(uow, SyncState(uow), people, self.ruleset, now)
+        if self._backfill:  # until a first sync succeeded, first statuses are the org's backlog
+            for plan in plans:
+                plan.transitions = [dataclasses.replace(t, facts={**t.facts, BACKFILL_FACT: True})
+                                    if t.move is Move.INITIAL else t for t in plan.transitions]
+        return plans
 
     def _finish(self, report: CycleReport, before: Mapping[System, object], status: RunStatus | None) -> None:
         self._count_calls(report, before)

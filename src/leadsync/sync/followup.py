@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from leadsync.domain.lifecycle import Role
-from leadsync.domain.model import OwnerKind, System, Transition
+from leadsync.domain.model import OwnerKind, System, Transition, is_backfill
 from leadsync.domain.planner import Scalar, Target
 from leadsync.domain.routing import Assignment, RepStatus, RoutingState, route
 from leadsync.ledger import (
@@ -133,7 +133,7 @@ class FollowUp:
         self.stats.clocks_met += sum(len(c.met) for c in changes.values())
 
     def _entered_mql(self, transitions: Sequence[Transition]) -> Transition | None:
-        return next((t for t in reversed(transitions) if t.to_status in self._mql), None)
+        return next((t for t in reversed(transitions) if t.to_status in self._mql and not is_backfill(t)), None)
 
     def _known_owners(self, uow: UnitOfWork, people: Sequence[str],
                       records: Mapping[str, Sequence[StoredRecord]]) -> dict[str, str | None]:

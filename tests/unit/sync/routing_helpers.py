@@ -38,14 +38,18 @@ def hs_owner(email: str) -> str:
     return str(100 + REPS.index(email))
 
 
-def with_owners(world: World, *, inactive: Sequence[str] = ()) -> World:
-    """Swap the world's connectors for ones that also list every rep of routing.toml as a user/owner."""
+def with_owners(world: World, *, inactive: Sequence[str] = (), synced: bool = True) -> World:
+    """Swap the world's connectors for ones that also list every rep of routing.toml as a user/owner. With
+    ``synced``, run the ledger's first sync (the backfill) before anybody arrives: the people a test adds
+    next are new to an org leadsync already watches, so their MQLs are hand-offs (routed, clocked)."""
     world.sf = OwnersConnector(System.SALESFORCE, world.clock, page_size=3)
     world.hs = OwnersConnector(System.HUBSPOT, world.clock, page_size=3)
     for email in REPS:
         world.sf.add_owner(sf_user(email), email, active=email not in inactive)
         world.hs.add_owner(hs_owner(email), email)
     world.sf.add_owner("00GQUEUE", "inbound@example.com", is_queue=True)
+    if synced:
+        world.cycle()
     return world
 
 

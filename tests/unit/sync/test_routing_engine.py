@@ -141,3 +141,28 @@ def test_a_dry_run_shows_the_owner_and_due_date_writes_and_keeps_nothing(tmp_pat
     real = world.cycle()
     assert world.sf.record("lead", lead).current["OwnerId"] == sf_user(ivy)
     assert real.api_calls["salesforce"]["writes"] == dry.would_write_calls["salesforce"]
+
+
+def test_the_first_sync_takes_the_backlog_as_it_is_and_routes_only_newcomers(tmp_path: Path,
+                                                                              ruleset: RuleSet) -> None:
+    # An org that ran long before leadsync: its MQLs are a starting point, not hand-offs that just happened.
+    world = with_owners(make_world(tmp_path, ruleset), synced=False)
+    backlog = mql(world, 1)
+    first = world.cycle()
+    person = person_of(world, backlog)
+    [initial] = first.transitions
+    assert initial.to_status == "MQL" and initial.facts["backfill"] is True
+    assert assignments(world, person) == [] and first.followup.assigned == 0
+    with world.ledger.reading() as uow:
+        assert uow.sla.for_person(person) == [] and uow.outbox.queued() == []
+        assert uow.transitions.for_person(person)[0].transition.facts["backfill"] is True  # kept in the ledger
+    assert world.sf.record("lead", backlog).current.get("OwnerId") is None
+
+    newcomer = mql(world, 2)
+    second = world.cycle()
+    assert [t.facts.get("backfill") for t in second.transitions] == [None]
+    [row] = assignments(world, person_of(world, newcomer))
+    assert row.status is AssignmentStatus.ASSIGNED
+    with world.ledger.reading() as uow:
+        assert [c.sla for c in uow.sla.for_person(person_of(world, newcomer))] == ["mql_accepted"]
+        assert uow.sla.for_person(person) == []  # later cycles still read the backlog's start as backfill
