@@ -81,12 +81,10 @@ def funnel_aggregates(conn: sa.Connection, stage_order: Sequence[str], *, now: d
         cohorts, reached, re_entries = _cohorts_and_re_entries(conn, stages, bounds, since, until,
                                                                settings.people_sample)
     skipped, backward = _flows(conn, stages, since, until, settings.people_sample)
-    ending, stuck = _last_by_stage(conn, stages, now, until, settings)
-    entries = _entries(conn, stages, until)
-    samples = {stage: n - ending.get(stage, 0) for stage, n in entries.items()}
+    time_in_stage, stuck = _spans(conn, stages, now, until, settings)
     return FunnelAggregates(
         counts=counts, cohorts=cohorts, reached=reached,
-        time_in_stage=_time_in_stage(conn, stages, until, samples),
+        time_in_stage=time_in_stage,
         skipped=skipped, backward=backward,
         re_entries=re_entries,
         stuck=stuck,
@@ -157,6 +155,14 @@ def _at(conn: sa.Connection) -> Any:
     if conn.dialect.name == "sqlite":
         return sa.literal_column(f"+{T.name}.at", UtcDateTime())
     return T.c.at
+
+
+def _bytewise(conn: sa.Connection, column: Any) -> Any:
+    """``column`` compared byte by byte on PostgreSQL (``COLLATE "C"``), for sort and grouping keys. Equality
+    is the same under any deterministic collation, so partitions and groups do not change; but a sort under
+    a libc locale (even ``C.UTF-8`` before PostgreSQL 17) calls ``strcoll`` for every comparison and gets no
+    abbreviated keys."""
+    return column.collate("C") if conn.dialect.name == "postgresql" else column
 
 
 def _window(column: Any, since: datetime | None, until: datetime) -> Any:
@@ -282,56 +288,6 @@ def _flows(conn: sa.Connection, stages: list[str], since: datetime | None, until
     return pick["skipped_stage"], pick["backward_move"]
 
 
-def _last_by_stage(conn: sa.Connection, stages: list[str], now: datetime, until: datetime,
-                   settings: FunnelSettings) -> tuple[dict[str, int], dict[str, PeopleGroup]]:
-    """From each person's last transition before ``until`` (latest, then last recorded), in one statement:
-    how many people's history ends in each funnel stage (their last entry has no duration), and the people
-    stuck: last moved into a watched stage, too long ago (the total and the first by id)."""
-    last = _last_transitions(conn, until).cte("last")
-    ends = sa.select(last.c.to_status, sa.func.count().label("n"), sa.null().label("person_id")).where(
-        last.c.to_status.in_(stages)).group_by(last.c.to_status)
-    parts: list[Any] = [ends]
-    too_long = [sa.and_(last.c.to_status == stage, last.c.at < now - limit)
-                for stage, limit in settings.stuck_after.items()]
-    if too_long:
-        rows = sa.select(last.c.to_status, last.c.person_id).where(sa.or_(*too_long)).subquery()
-        person = rows.c.person_id.collate("C") if conn.dialect.name == "postgresql" else rows.c.person_id
-        ranked = sa.select(rows.c.to_status, rows.c.person_id,
-                           sa.func.row_number().over(partition_by=rows.c.to_status, order_by=person).label("k"),
-                           sa.func.count().over(partition_by=rows.c.to_status).label("total")).subquery()
-        stuck_rows = sa.select(ranked.c.to_status, ranked.c.total, ranked.c.person_id)
-        if settings.people_sample is not None:
-            stuck_rows = stuck_rows.where(ranked.c.k <= settings.people_sample)
-        parts.append(stuck_rows)
-    ending: dict[str, int] = {}
-    totals: dict[str, int] = {}
-    people: dict[str, list[str]] = defaultdict(list)
-    for stage, n, person in conn.execute(sa.union_all(*parts)):
-        if person is None:
-            ending[stage] = n
-        else:
-            totals[stage] = n
-            people[stage].append(person)
-    stuck = {stage: PeopleGroup(total, tuple(sorted(people[stage]))) for stage, total in totals.items()}
-    return ending, stuck
-
-
-def _last_transitions(conn: sa.Connection, until: datetime) -> sa.Select[Any]:
-    """(person_id, to_status, at) of each person's last transition before ``until``. SQLite: through the
-    (person_id, at) index (latest instant, highest id at it), measured 5x faster than a window function
-    there; PostgreSQL: ``row_number()``, which its planner does in one sorted pass (2x faster than the join)."""
-    if conn.dialect.name == "postgresql":
-        order = (T.c.at.desc(), T.c.id.desc())
-        ranked = sa.select(T.c.person_id, T.c.to_status, T.c.at, sa.func.row_number().over(
-            partition_by=T.c.person_id, order_by=order).label("n")).where(T.c.at < until).subquery()
-        return sa.select(ranked.c.person_id, ranked.c.to_status, ranked.c.at).where(ranked.c.n == 1)
-    latest = sa.select(T.c.person_id, sa.func.max(T.c.at).label("at")).where(T.c.at < until).group_by(
-        T.c.person_id).subquery()
-    last_ids = sa.select(sa.func.max(T.c.id).label("id")).join(
-        latest, sa.and_(T.c.person_id == latest.c.person_id, T.c.at == latest.c.at)).group_by(T.c.person_id).subquery()
-    return sa.select(T.c.person_id, T.c.to_status, T.c.at).join(last_ids, T.c.id == last_ids.c.id)
-
-
 def _seconds(later: Any, earlier: Any, dialect: str) -> Any:
     """``later - earlier`` in seconds, for ordering (the reported value is computed in Python, exactly)."""
     if dialect == "sqlite":
@@ -341,44 +297,69 @@ def _seconds(later: Any, earlier: Any, dialect: str) -> Any:
     return sa.cast(sa.extract("epoch", later - earlier), sa.Float(precision=53))
 
 
-def _entries(conn: sa.Connection, stages: list[str], until: datetime) -> dict[str, int]:
-    """Entries into each funnel stage before ``until`` (one scan, no distinct)."""
+def _spans(conn: sa.Connection, stages: list[str], now: datetime, until: datetime,
+           settings: FunnelSettings) -> tuple[tuple[StageTiming, ...], dict[str, PeopleGroup]]:
+    """Time in stage and the people stuck, from one statement over each person's history before ``until``
+    in (time, ledger id) order: every transition with the instant of the person's next one (``LEAD``), sorted
+    once by person. An entry followed by another transition is a time-in-stage sample; a person's last
+    transition (no next one) is where their history ends, and they are stuck if it moved them into a watched
+    stage too long before ``now``. The durations are then ranked per stage; only the rows at the low median
+    and at both candidate ranks of the 90th percentile come back (``timing_ranks`` picks the exact one in
+    Python, with the sample count the same window gives)."""
     at = _at(conn)
-    query = sa.select(T.c.to_status, sa.func.count()).where(at < until, T.c.to_status.in_(stages)).group_by(
-        T.c.to_status)
-    return {stage: int(n) for stage, n in conn.execute(query)}
-
-
-def _time_in_stage(conn: sa.Connection, stages: list[str], until: datetime,
-                   samples: dict[str, int]) -> tuple[StageTiming, ...]:
-    """Per stage, given how many entries were followed by another transition (``samples``): the entries
-    ranked at the low median and the 90th percentile of those durations. Knowing the sizes beforehand spares
-    the database a second window (a count over each stage) on the sorted durations."""
-    wanted: dict[str, tuple[int, int]] = {stage: timing_ranks(n) for stage, n in samples.items() if n > 0}
-    if not wanted:
-        return tuple(StageTiming(stage, 0, None, None) for stage in stages)
-    at = _at(conn)
-    following = sa.type_coerce(sa.func.lead(at).over(partition_by=T.c.person_id, order_by=(T.c.at, T.c.id)),
-                               UtcDateTime())
-    spans = sa.select(T.c.to_status.label("stage"), at.label("at"), following.label("next_at")).where(
-        at < until).subquery()
-    duration = _seconds(spans.c.next_at, spans.c.at, conn.dialect.name)
+    dialect = conn.dialect.name
+    following = sa.type_coerce(sa.func.lead(at).over(partition_by=_bytewise(conn, T.c.person_id),
+                                                     order_by=(T.c.at, T.c.id)), UtcDateTime())
+    spans = sa.select(T.c.person_id, T.c.to_status.label("stage"), at.label("at"), following.label("next_at")).where(
+        at < until).cte("spans")
+    no_instant = sa.cast(sa.null(), UtcDateTime())
+    stage_key = _bytewise(conn, spans.c.stage)
+    duration = _seconds(spans.c.next_at, spans.c.at, dialect)
     ranked = sa.select(spans.c.stage, spans.c.at, spans.c.next_at,
-                       sa.func.row_number().over(partition_by=spans.c.stage, order_by=duration).label("n")).where(
-        spans.c.next_at.is_not(None), spans.c.stage.in_(list(wanted))).subquery()
-    picks = [sa.and_(ranked.c.stage == stage, ranked.c.n.in_(sorted({median + 1, p90 + 1})))
-             for stage, (median, p90) in wanted.items()]
-    query = sa.select(ranked.c.stage, ranked.c.n - 1, ranked.c.at, ranked.c.next_at).where(sa.or_(*picks))
-    found: dict[tuple[str, int], Any] = {(stage, rank): next_at - at
-                                         for stage, rank, at, next_at in conn.execute(query)}
+                       sa.func.row_number().over(partition_by=stage_key, order_by=duration).label("n"),
+                       sa.func.count().over(partition_by=stage_key).label("total")).where(
+        spans.c.next_at.is_not(None), spans.c.stage.in_(stages)).subquery()
+    rank = ranked.c.n - 1
+    p90_low = (ranked.c.total - 1) * 9 // 10  # integer division: round(0.9 * (total - 1)) is this or one more
+    timing_rows = sa.select(sa.literal_column("0", sa.Integer()).label("kind"), ranked.c.stage,
+                            rank.label("n"), ranked.c.total, sa.null().label("person_id"),
+                            ranked.c.at, ranked.c.next_at).where(
+        sa.or_(rank == (ranked.c.total - 1) // 2, rank == p90_low, rank == p90_low + 1))
+    parts: list[Any] = [timing_rows]
+    too_long = [sa.and_(spans.c.stage == stage, spans.c.at < now - limit)
+                for stage, limit in settings.stuck_after.items()]
+    if too_long:
+        last = sa.select(spans.c.stage, spans.c.person_id).where(spans.c.next_at.is_(None), sa.or_(*too_long))\
+            .subquery()
+        key = _bytewise(conn, last.c.stage)
+        people = sa.select(last.c.stage, last.c.person_id, sa.func.row_number().over(
+            partition_by=key, order_by=_bytewise(conn, last.c.person_id)).label("k"),
+            sa.func.count().over(partition_by=key).label("total")).subquery()
+        stuck_rows = sa.select(sa.literal_column("1", sa.Integer()), people.c.stage, people.c.k, people.c.total,
+                               people.c.person_id, no_instant, no_instant)
+        if settings.people_sample is not None:
+            stuck_rows = stuck_rows.where(people.c.k <= settings.people_sample)
+        parts.append(stuck_rows)
+    totals: dict[str, int] = {}
+    found: dict[tuple[str, int], Any] = {}
+    stuck_totals: dict[str, int] = {}
+    stuck_people: dict[str, list[str]] = defaultdict(list)
+    for kind, stage, n, total, person, start, end in conn.execute(sa.union_all(*parts)):
+        if kind == 0:
+            totals[stage] = total
+            found[(stage, n)] = end - start
+        else:
+            stuck_totals[stage] = total
+            stuck_people[stage].append(person)
     timings = []
     for stage in stages:
-        if stage not in wanted:
+        if stage not in totals:
             timings.append(StageTiming(stage, 0, None, None))
             continue
-        median, p90 = wanted[stage]
-        timings.append(StageTiming(stage, samples[stage], found[(stage, median)], found[(stage, p90)]))
-    return tuple(timings)
+        median, p90 = timing_ranks(totals[stage])
+        timings.append(StageTiming(stage, totals[stage], found[(stage, median)], found[(stage, p90)]))
+    stuck = {stage: PeopleGroup(total, tuple(sorted(stuck_people[stage]))) for stage, total in stuck_totals.items()}
+    return tuple(timings), stuck
 
 
 def _initial_moves(conn: sa.Connection, until: datetime) -> list[tuple[datetime, str, str]]:
