@@ -11,7 +11,9 @@ return by what came before). Two ways to get the same :class:`~leadsync.domain.f
   twice the single read and walk.
 * ``sql`` (PostgreSQL's default): each number is one aggregate query and only compact results cross the wire:
   counts per stage and period, cohort sizes and how many of each cohort got further, the people of each
-  abnormal flow (a sample by id plus the total), the two ranked durations per stage, and the INITIAL moves
+  abnormal flow (a sample by id plus the total), the durations at the median and 90th-percentile ranks per
+  stage with the stuck people (one ``LEAD`` pass over each person's history; on PostgreSQL the ranks are
+  picked by ``percentile_disc`` over bare intervals rather than by ranking every row), and the INITIAL moves
   for the bulk-import scan. Period buckets are computed in Python (the report's time zone, DST included) and
   applied in SQL as a binary search of ``CASE`` expressions over the UTC instants where periods start.
 
@@ -22,10 +24,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
-from datetime import UTC, date, datetime, time, tzinfo
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 
 from leadsync.domain.funnel import (
     FunnelAggregates,
@@ -175,8 +178,10 @@ def _counts(conn: sa.Connection, stages: list[str], bounds: Sequence[tuple[date,
     at = _at(conn)
     rows = sa.select(T.c.to_status.label("stage"), T.c.person_id, _period_index(at, bounds).label("p")).where(
         _window(at, since, until), T.c.to_status.in_(stages)).subquery()
-    query = sa.select(rows.c.stage, rows.c.p, sa.func.count(sa.distinct(rows.c.person_id))).group_by(
-        rows.c.stage, rows.c.p)
+    # Distinct (stage, period, person) first, then counted: PostgreSQL hashes the triples (in parallel)
+    # instead of sorting 700,000 rows for count(DISTINCT) (0.75 s against 0.95-1.05 s at 1,000,000 transitions).
+    pairs = sa.select(rows.c.stage, rows.c.p, rows.c.person_id).distinct().subquery()
+    query = sa.select(pairs.c.stage, pairs.c.p, sa.func.count()).group_by(pairs.c.stage, pairs.c.p)
     return {(stage, bounds[p][0]): n for stage, p, n in conn.execute(query)}
 
 
@@ -300,32 +305,20 @@ def _seconds(later: Any, earlier: Any, dialect: str) -> Any:
 def _spans(conn: sa.Connection, stages: list[str], now: datetime, until: datetime,
            settings: FunnelSettings) -> tuple[tuple[StageTiming, ...], dict[str, PeopleGroup]]:
     """Time in stage and the people stuck, from one statement over each person's history before ``until``
-    in (time, ledger id) order: every transition with the instant of the person's next one (``LEAD``), sorted
-    once by person. An entry followed by another transition is a time-in-stage sample; a person's last
-    transition (no next one) is where their history ends, and they are stuck if it moved them into a watched
-    stage too long before ``now``. The durations are then ranked per stage; only the rows at the low median
-    and at both candidate ranks of the 90th percentile come back (``timing_ranks`` picks the exact one in
-    Python, with the sample count the same window gives)."""
+    in (time, ledger id) order: every transition with the instant of the person's next one (``LEAD``; one
+    sort of the history, by person). An entry followed by another transition is a time-in-stage sample; a
+    person's last transition (no next one) is where their history ends, and they are stuck if it moved them
+    into a watched stage too long before ``now``. Of each stage's durations only those at the low median and
+    at both candidate ranks of the 90th percentile come back, with the sample count; ``timing_ranks`` picks
+    the exact ones in Python."""
     at = _at(conn)
-    dialect = conn.dialect.name
     following = sa.type_coerce(sa.func.lead(at).over(partition_by=_bytewise(conn, T.c.person_id),
                                                      order_by=(T.c.at, T.c.id)), UtcDateTime())
     spans = sa.select(T.c.person_id, T.c.to_status.label("stage"), at.label("at"), following.label("next_at")).where(
         at < until).cte("spans")
-    no_instant = sa.cast(sa.null(), UtcDateTime())
-    stage_key = _bytewise(conn, spans.c.stage)
-    duration = _seconds(spans.c.next_at, spans.c.at, dialect)
-    ranked = sa.select(spans.c.stage, spans.c.at, spans.c.next_at,
-                       sa.func.row_number().over(partition_by=stage_key, order_by=duration).label("n"),
-                       sa.func.count().over(partition_by=stage_key).label("total")).where(
-        spans.c.next_at.is_not(None), spans.c.stage.in_(stages)).subquery()
-    rank = ranked.c.n - 1
-    p90_low = (ranked.c.total - 1) * 9 // 10  # integer division: round(0.9 * (total - 1)) is this or one more
-    timing_rows = sa.select(sa.literal_column("0", sa.Integer()).label("kind"), ranked.c.stage,
-                            rank.label("n"), ranked.c.total, sa.null().label("person_id"),
-                            ranked.c.at, ranked.c.next_at).where(
-        sa.or_(rank == (ranked.c.total - 1) // 2, rank == p90_low, rank == p90_low + 1))
-    parts: list[Any] = [timing_rows]
+    postgres = conn.dialect.name == "postgresql"
+    parts = _picked_durations_pg(spans, stages) if postgres else _picked_durations(conn, spans, stages)
+    width = len(parts[0].selected_columns) - 4
     too_long = [sa.and_(spans.c.stage == stage, spans.c.at < now - limit)
                 for stage, limit in settings.stuck_after.items()]
     if too_long:
@@ -335,22 +328,28 @@ def _spans(conn: sa.Connection, stages: list[str], now: datetime, until: datetim
         people = sa.select(last.c.stage, last.c.person_id, sa.func.row_number().over(
             partition_by=key, order_by=_bytewise(conn, last.c.person_id)).label("k"),
             sa.func.count().over(partition_by=key).label("total")).subquery()
-        stuck_rows = sa.select(sa.literal_column("1", sa.Integer()), people.c.stage, people.c.k, people.c.total,
-                               people.c.person_id, no_instant, no_instant)
+        stuck_rows = sa.select(sa.literal_column("1", sa.Integer()), people.c.stage, people.c.total,
+                               people.c.person_id, *(sa.null() for _ in range(width)))
         if settings.people_sample is not None:
             stuck_rows = stuck_rows.where(people.c.k <= settings.people_sample)
         parts.append(stuck_rows)
     totals: dict[str, int] = {}
-    found: dict[tuple[str, int], Any] = {}
+    found: dict[tuple[str, int], timedelta] = {}
     stuck_totals: dict[str, int] = {}
     stuck_people: dict[str, list[str]] = defaultdict(list)
-    for kind, stage, n, total, person, start, end in conn.execute(sa.union_all(*parts)):
-        if kind == 0:
-            totals[stage] = total
-            found[(stage, n)] = end - start
-        else:
+    for kind, stage, total, person, *rest in conn.execute(sa.union_all(*parts)):
+        if kind == 1:
             stuck_totals[stage] = total
             stuck_people[stage].append(person)
+            continue
+        if not total:
+            continue
+        totals[stage] = total
+        if postgres:  # the durations at the candidate ranks, in the order _candidate_ranks gives them
+            found.update(zip(((stage, rank) for rank in _candidate_ranks(total)), rest[0], strict=True))
+        else:
+            rank, start, end = rest
+            found[(stage, rank)] = end - start
     timings = []
     for stage in stages:
         if stage not in totals:
@@ -360,6 +359,55 @@ def _spans(conn: sa.Connection, stages: list[str], now: datetime, until: datetim
         timings.append(StageTiming(stage, totals[stage], found[(stage, median)], found[(stage, p90)]))
     stuck = {stage: PeopleGroup(total, tuple(sorted(stuck_people[stage]))) for stage, total in stuck_totals.items()}
     return tuple(timings), stuck
+
+
+def _candidate_ranks(samples: int) -> tuple[int, int, int]:
+    """0-based ranks holding ``timing_ranks(samples)``: the low median and both integers next to 0.9 *
+    (samples - 1) (Python rounds that float; the database only has to return both neighbours)."""
+    low = (samples - 1) * 9 // 10
+    return (samples - 1) // 2, low, min(low + 1, samples - 1)
+
+
+def _picked_durations(conn: sa.Connection, spans: Any, stages: list[str]) -> list[Any]:
+    """(0, stage, samples, NULL, rank, at, next_at) for the entries at the candidate ranks of each stage's
+    durations: every duration ranked by ``row_number`` (SQLite, where this is the non-default way)."""
+    stage_key = _bytewise(conn, spans.c.stage)
+    duration = _seconds(spans.c.next_at, spans.c.at, conn.dialect.name)
+    ranked = sa.select(spans.c.stage, spans.c.at, spans.c.next_at,
+                       sa.func.row_number().over(partition_by=stage_key, order_by=duration).label("n"),
+                       sa.func.count().over(partition_by=stage_key).label("total")).where(
+        spans.c.next_at.is_not(None), spans.c.stage.in_(stages)).subquery()
+    rank = ranked.c.n - 1
+    p90_low = (ranked.c.total - 1) * 9 // 10
+    return [sa.select(sa.literal_column("0", sa.Integer()).label("kind"), ranked.c.stage, ranked.c.total,
+                      sa.null().label("person_id"), rank.label("n"), ranked.c.at, ranked.c.next_at).where(
+        sa.or_(rank == (ranked.c.total - 1) // 2, rank == p90_low, rank == p90_low + 1))]
+
+
+def _picked_durations_pg(spans: Any, stages: list[str]) -> list[Any]:
+    """(0, stage, samples, NULL, durations at the candidate ranks) per stage, on PostgreSQL: the sample
+    counts in one pass, then one ``percentile_disc`` per stage over the exact intervals, fed by a single pass
+    (each aggregate sorts only its own durations, as bare values; ranking every duration with
+    ``row_number`` sorted 600,000 wide rows by (stage, duration) and took half of this statement). The
+    fraction for 0-based rank ``k`` of ``n`` is ``(k + 0.5) / n``: ``percentile_disc`` returns the value at
+    1-based rank ``ceil(fraction * n)`` = ``k + 1``, with half a rank of margin for rounding."""
+    sampled = sa.and_(spans.c.next_at.is_not(None), spans.c.stage.in_(stages))
+    sizes = sa.select(*(sa.func.count().filter(spans.c.stage == stage).label(f"s{i}")
+                        for i, stage in enumerate(stages))).where(sampled).cte("sizes")
+    duration = spans.c.next_at - spans.c.at  # an interval: exact, and returned as the timedelta itself
+    picks = []
+    for i, stage in enumerate(stages):
+        n = sa.select(sizes.c[f"s{i}"]).scalar_subquery()
+        low = (n - 1) * 9 // 10
+        ranks = ((n - 1) // 2, low, sa.func.least(low + 1, n - 1))
+        fractions = postgresql.array([(sa.cast(rank, sa.Float(precision=53)) + 0.5) / sa.func.nullif(n, 0)
+                                      for rank in ranks])
+        picks.append(sa.func.percentile_disc(fractions).within_group(duration).filter(
+            spans.c.stage == stage).label(f"d{i}"))
+    picked = sa.select(*picks).where(sampled).cte("picked")
+    return [sa.select(sa.literal_column("0", sa.Integer()).label("kind"), sa.literal(stage, sa.String()),
+                      sa.select(sizes.c[f"s{i}"]).scalar_subquery(), sa.null().label("person_id"),
+                      picked.c[f"d{i}"]) for i, stage in enumerate(stages)]
 
 
 def _initial_moves(conn: sa.Connection, until: datetime) -> list[tuple[datetime, str, str]]:

@@ -162,3 +162,26 @@ def random_ledger(rng: random.Random, *, people: int = 60, fine: bool = False) -
             status = target
     return items
 
+
+
+@pytest.mark.parametrize("samples", [1, 2, 6, 7, 11, 16, 26, 27])
+def test_time_in_stage_picks_the_ranks_python_picks(ledger: Ledger, samples: int, method: str) -> None:
+    """Each sample count's median and 90th percentile come from the ranks ``timing_ranks`` gives (0.9 * 5 =
+    4.5 rounds down to even, 0.9 * 6 = 5.4 down, 0.9 * 25 = 22.5 down, 0.9 * 26 = 23.4 down, 0.9 * 10 = 9 ...):
+    every duration in MQL differs, so a neighbouring rank gives another number."""
+    start = utc(2026, 9, 2)
+    items = []
+    for n in range(samples):
+        entered = start + timedelta(hours=n)
+        # Durations shuffled against person and entry order (5 is prime to every count here), whole minutes
+        # apart: SQLite's SQL way orders by julianday differences, finer than a millisecond only by luck.
+        items += walk(f"t{n:02d}", ("MQL", entered),
+                      ("SAL", entered + timedelta(hours=1, minutes=(n * 5 + 3) % samples, microseconds=n)))
+    write(ledger, items)
+    from_sql, from_python = both(ledger, items, SETTINGS, SINCE, UNTIL, method)
+    assert from_sql == from_python
+    (mql,) = (t for t in from_sql.time_in_stage if t.stage == "MQL")
+    durations = sorted(b.at - a.at for a, b in pairwise(items) if a.person_id == b.person_id)
+    assert mql.samples == samples
+    assert mql.median == durations[(samples - 1) // 2]
+    assert mql.p90 == durations[round(0.9 * (samples - 1))]
