@@ -9,7 +9,8 @@ mapped to their emails by the users/owners the sync stores, and one id nobody kn
 returned-to-pool mixed), one Salesforce lead record per person holding a lead source (a sixth hold none),
 two score snapshots per person (two rule-set versions) and one activity per person. ``--quick``: a tenth of
 that. Each report is built from a fresh ``Ledger.reading()`` snapshot and rendered to JSON and HTML; the time
-is the median of 3 runs after a warm-up and includes reading the ledger, computing, and rendering.
+is the median of 3 runs after a warm-up and includes reading the ledger, computing, and rendering; each line
+also shows the 1-minute load average at its end (the machine may be shared).
 ``--baseline`` also times the funnel computed the database's other way (``sql`` aggregates on SQLite,
 ``stream`` on PostgreSQL) on the same data and load; ``--pure`` the way it was built first (every transition
 before the window's end read into Python, then ``leadsync.domain.funnel.build_funnel``).
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import random
 import statistics
@@ -179,8 +181,11 @@ def run_backend(name: str, url: str, persons: int, per_person: int, only: str | 
             if only and only not in label:
                 continue
             seconds, cpu, rows = timed(lambda action=action: action(ledger))  # type: ignore[misc]
-            reports[label] = {"seconds": round(seconds, 3), "cpu_seconds": round(cpu, 3), "rows": rows}
-            print(f"{name:<12}{label:<34}{seconds:>9.2f} s{cpu:>8.2f} s cpu{rows:>10,} rows", flush=True)
+            load = os.getloadavg()[0]  # the machine is shared: the wall clock means little without it
+            reports[label] = {"seconds": round(seconds, 3), "cpu_seconds": round(cpu, 3), "rows": rows,
+                              "load_1min": round(load, 2)}
+            print(f"{name:<12}{label:<34}{seconds:>9.2f} s{cpu:>8.2f} s cpu{rows:>10,} rows  load {load:.2f}",
+                  flush=True)
         figures["reports"] = reports
     return figures
 
