@@ -14,6 +14,7 @@ import sqlalchemy as sa
 
 from leadsync.domain.model import System
 from leadsync.ledger.errors import IntentStateError, NotFound
+from leadsync.ledger.keys import keys_in
 from leadsync.ledger.records import INTENT_MOVES, IntentOrigin, IntentRecord, IntentState, WriteIntent
 from leadsync.ledger.schema import write_intents, written_values
 from leadsync.ledger.sql import Tx, insert
@@ -90,9 +91,10 @@ class OutboxRepository:
         t = write_intents
         keys = [(i.target.value, i.object, i.record_id, i.payload_hash) for i in intents]
         found: dict[tuple[str, str, str, str], IntentRecord] = {}
-        key_columns = sa.tuple_(t.c.target, t.c.object, t.c.record_id, t.c.payload_hash)
+        # By record (indexed), the payload matched below: several pending payloads of one record are rare.
+        key_columns = (t.c.target, t.c.object, t.c.record_id)
         for offset in range(0, len(keys), BULK_CHUNK):
-            query = sa.select(t).where(key_columns.in_(keys[offset:offset + BULK_CHUNK]),
+            query = sa.select(t).where(keys_in(key_columns, [k[:3] for k in keys[offset:offset + BULK_CHUNK]]),
                                        t.c.state == IntentState.PENDING.value)
             for row in self._conn.execute(query):
                 found[(row.target, row.object, row.record_id, row.payload_hash)] = _record(row)

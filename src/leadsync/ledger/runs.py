@@ -11,6 +11,7 @@ import sqlalchemy as sa
 
 from leadsync.domain.model import System
 from leadsync.ledger.errors import LedgerError, NotFound
+from leadsync.ledger.keys import keys_in
 from leadsync.ledger.records import QuarantinedRecord, RunStatus, SyncRun
 from leadsync.ledger.schema import quarantine, sync_runs
 from leadsync.ledger.sql import Tx, insert
@@ -136,9 +137,9 @@ class QuarantineRepository:
         t = quarantine
         wanted = [(s.value, o, r) for s, o, r in dict.fromkeys(keys)]
         found: dict[tuple[System, str, str], QuarantinedRecord] = {}
-        key_columns = sa.tuple_(t.c.system, t.c.object, t.c.record_id)
+        key_columns = (t.c.system, t.c.object, t.c.record_id)
         for offset in range(0, len(wanted), 500):
-            query = sa.select(t).where(key_columns.in_(wanted[offset:offset + 500]))
+            query = sa.select(t).where(keys_in(key_columns, wanted[offset:offset + 500]))
             for row in self._tx.connection.execute(query):
                 entry = _quarantined(row)
                 found[(entry.system, entry.object, entry.record_id)] = entry
@@ -150,7 +151,7 @@ class QuarantineRepository:
         wanted = [(s.value, o, r) for s, o, r in dict.fromkeys(keys)]
         released = 0
         for offset in range(0, len(wanted), 500):
-            stmt = sa.update(t).where(sa.tuple_(t.c.system, t.c.object, t.c.record_id).in_(wanted[offset:offset + 500]),
+            stmt = sa.update(t).where(keys_in((t.c.system, t.c.object, t.c.record_id), wanted[offset:offset + 500]),
                                       t.c.released_at.is_(None)).values(released_at=now)
             released += self._tx.connection.execute(stmt).rowcount
         return released

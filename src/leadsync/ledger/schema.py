@@ -189,6 +189,8 @@ write_intents = sa.Table(
     sa.Column("dispatched_at", UtcDateTime(), nullable=True),
     sa.Index("ix_write_intents_state_id", "state", "id"),
     sa.Index("ix_write_intents_origin_state_id", "origin", "state", "id"),
+    # By record (revision 0004): pending intents of records about to be written, correction histories.
+    sa.Index("ix_write_intents_record", "target", "object", "record_id", "id"),
     # One open (pending) intent per identical payload: re-planning the same write is a no-op.
     sa.Index(
         "uq_write_intents_pending_payload",

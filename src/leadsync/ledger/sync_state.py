@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
+from leadsync.ledger.keys import keys_in
 from leadsync.ledger.schema import (
     leader_epochs,
     persons,
@@ -98,7 +99,7 @@ class SyncStateRepository:
         t = sync_records
         found: dict[RecordKey, SyncRecordRow] = {}
         for chunk in chunks(list(dict.fromkeys(keys))):
-            query = sa.select(t).where(sa.tuple_(t.c.system, t.c.kind, t.c.record_id).in_(chunk))
+            query = sa.select(t).where(keys_in((t.c.system, t.c.kind, t.c.record_id), chunk))
             found.update((r.key, r) for r in map(_row, self._conn.execute(query)))
         return found
 
@@ -179,7 +180,7 @@ class SyncStateRepository:
         t = sync_opportunity_links
         found: list[OpportunityLink] = []
         for chunk in chunks(list(dict.fromkeys(keys))):
-            query = sa.select(t).where(sa.tuple_(t.c.system, t.c.kind, t.c.record_id).in_(chunk))
+            query = sa.select(t).where(keys_in((t.c.system, t.c.kind, t.c.record_id), chunk))
             found.extend(_link(r) for r in self._conn.execute(query))
         return found
 

@@ -28,6 +28,7 @@ from leadsync.domain.model import CrmFacts, OwnerKind, System
 from leadsync.domain.planner import Key, Scalar, Target, corrections_in
 from leadsync.ledger import IdentityKind, Ledger, SchemaOutOfDate, UnitOfWork
 from leadsync.ledger.engine import WRITE_OPTION
+from leadsync.ledger.keys import keys_in
 from leadsync.ledger.records import IntentRecord, IntentState
 from leadsync.ledger.schema import SYNC_TABLES, activities, write_intents, written_values
 from leadsync.ledger.sync_state import OpportunityLink, RecordKey, SyncRecordRow, chunks
@@ -235,7 +236,7 @@ class SyncState:
         t = activities
         query = sa.select(t.c.source, t.c.source_id, t.c.person_id, t.c.type, t.c.occurred_at, t.c.properties)
         for chunk in chunks(list(dict.fromkeys(keys))):
-            for r in self.conn.execute(query.where(sa.tuple_(t.c.source, t.c.source_id).in_(chunk))):
+            for r in self.conn.execute(query.where(keys_in((t.c.source, t.c.source_id), chunk))):
                 found[(r.source, r.source_id)] = (r.person_id, r.type, r.occurred_at, dict(r.properties))
         return found
 
@@ -249,7 +250,7 @@ class SyncState:
         t = written_values
         keys = [(g.system.value, g.object, g.record_id) for g in dict.fromkeys(targets)]
         for chunk in chunks(keys):
-            query = sa.select(t).where(sa.tuple_(t.c.system, t.c.object, t.c.record_id).in_(chunk))
+            query = sa.select(t).where(keys_in((t.c.system, t.c.object, t.c.record_id), chunk))
             for r in self.conn.execute(query):
                 out[(Target(System(r.system), r.object, r.record_id), r.field)] = LastWrite(r.value_hash, r.written_at)
         return out
@@ -266,7 +267,7 @@ class SyncState:
         for chunk in chunks(keys):
             query = sa.select(t.c.target, t.c.object, t.c.record_id, t.c.fields, t.c.updated_at).where(
                 t.c.state == IntentState.APPLIED.value,
-                sa.tuple_(t.c.target, t.c.object, t.c.record_id).in_(chunk),
+                keys_in((t.c.target, t.c.object, t.c.record_id), chunk),
             ).order_by(t.c.updated_at, t.c.id)
             for r in self.conn.execute(query):
                 target = Target(System(r.target), r.object, r.record_id)
