@@ -11,7 +11,8 @@ The minimum a perfect client could spend, given what is in (or what changed in) 
   return the contact an engagement belongs to);
 * writes: one call per batch of records whose values changed, at the API's largest batch size, per
   object (a Salesforce sObject Collections call takes one object type), plus one batch per 100 HubSpot
-  records whose ``lifecyclestage`` moves backwards (HubSpot needs it cleared before it is set).
+  records whose ``lifecyclestage`` moves backwards (HubSpot needs it cleared before it is set), and one batch
+  read per 100 of them to confirm the stage held (reliability.md #13: clear, then set, then read back).
 
 Pure arithmetic: the bench measures the counts, this module turns them into calls. Row counts are what
 the cycle must see: every record for a first full sync; the records changed since the previous cycle
@@ -103,6 +104,8 @@ def hubspot_minimum(rows: Mapping[str, int], written: int, *, cleared: int = 0,
             detail[f"read {name}"] = pages(n, HS_SEARCH_PAGE)
         if name in HS_ENGAGEMENTS and n:
             detail[f"read {name} associations"] = batches(n, HS_ASSOCIATIONS_BATCH)
+    if cleared:
+        detail["read back cleared contacts"] = batches(cleared, HS_WRITE_BATCH)  # batch read takes 100 too
     reads = sum(detail.values())
     detail["write contacts"] = batches(written, HS_WRITE_BATCH) + batches(cleared, HS_WRITE_BATCH)
     return SystemMinimum(reads, detail["write contacts"], detail)

@@ -47,7 +47,8 @@ def test_hubspot_counts_search_pages_associations_and_backward_stage_clears() ->
     assert minimum.detail["read calls associations"] == 3
     assert "read notes associations" not in minimum.detail
     assert minimum.detail["read events"] == 3
-    assert minimum.reads == 1 + 1 + 50 + 2 + 13 + 3 + 3 + 1
+    assert minimum.detail["read back cleared contacts"] == 1  # clear, set, read back (reliability.md #13)
+    assert minimum.reads == 1 + 1 + 50 + 2 + 13 + 3 + 3 + 1 + 1
     assert minimum.writes == 3 + 1
 
 
