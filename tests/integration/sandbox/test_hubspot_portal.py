@@ -95,6 +95,17 @@ def test_events_api_serves_page_views_and_form_submissions(client: HubSpot, hs: 
                                                occurred_after=BASE_TIME + timedelta(hours=12),
                                                occurred_before=BASE_TIME + timedelta(days=4))
     assert len(window.results) == 2
+    # Every contact's events, in a time window (the listing the sync pages through), before and after one
+    # more event arrives: the ordered index is rebuilt, and the window bounds are exclusive.
+    everyone = client.events.events_api.get_page(object_type="contact", occurred_after=BASE_TIME,
+                                                 occurred_before=BASE_TIME + timedelta(days=5), limit=50)
+    assert [e.properties.get("hs_url", "")[-3:] for e in everyone.results] == ["d=1", "d=2"]
+    hs.page_view("9", "https://example.com/docs", BASE_TIME + timedelta(days=1, hours=1))
+    again = client.events.events_api.get_page(object_type="contact", occurred_after=BASE_TIME,
+                                              occurred_before=BASE_TIME + timedelta(days=5), limit=50)
+    assert [(e.object_id, e.occurred_at) for e in again.results] == [
+        ("8", BASE_TIME + timedelta(days=1)), ("9", BASE_TIME + timedelta(days=1, hours=1)),
+        ("8", BASE_TIME + timedelta(days=2))]
     assert hs.contact("8").props["recent_conversion_event_name"] == "Demo request"
     assert hs.contact(new_id).props["email"] == "newcomer@example.com"
 

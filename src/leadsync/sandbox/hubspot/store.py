@@ -219,13 +219,27 @@ class Event:
 class EventLog:
     by_object: dict[tuple[str, str], list[Event]] = field(default_factory=lambda: defaultdict(list))
     count: int = 0
+    # Every event of an object type in time order, built on first use and dropped by any change: a listing
+    # without an objectId pages through it instead of sorting half a million events on every call.
+    _ordered: dict[str, list[Event]] = field(default_factory=dict)
 
     def add(self, event: Event) -> None:
         events = self.by_object[(event.object_type, event.object_id)]
         bisect.insort(events, event, key=lambda e: (e.occurred_ms, e.id))
         self.count += 1
+        self._ordered.pop(event.object_type, None)
+
+    def ordered(self, object_type: str) -> list[Event]:
+        """Every event of ``object_type``, oldest first (ties by id); do not modify the list."""
+        found = self._ordered.get(object_type)
+        if found is None:
+            found = sorted((e for (t, _), events in self.by_object.items() if t == object_type for e in events),
+                           key=lambda e: (e.occurred_ms, e.id))
+            self._ordered[object_type] = found
+        return found
 
     def move(self, object_type: str, old_id: str, new_id: str) -> None:
+        self._ordered.pop(object_type, None)
         for event in self.by_object.pop((object_type, old_id), []):
             event.object_id = new_id
             self.add(event)
