@@ -12,7 +12,7 @@ owner is Salesforce's field, and routing's writes are the one recorded exception
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -47,6 +47,20 @@ def queue_sla_fields(uow: UnitOfWork, mappings: FieldMappings, person_id: str, v
                      now: datetime, *, run_id: str | None = None) -> list[IntentRecord]:
     """One pending intent per CRM record of the person holding the mapped ``values`` (e.g.
     ``{"sla_breached": True}``); records without a mapped field get none."""
+    def fields_of(system: System, obj: str) -> dict[str, Scalar]:
+        fields: dict[str, Scalar] = {}
+        for name, raw in values.items():
+            for mapping in mappings.for_value(name):
+                if mapping.system == system and mapping.object == obj and mapping.owned_by_leadsync:
+                    fields[mapping.field] = wire_value(value_for(mapping, raw))
+        return fields
+
+    return _queue_per_record(uow, person_id, fields_of, now, run_id, IntentOrigin.SLA)
+
+
+def _queue_per_record(uow: UnitOfWork, person_id: str, fields_of: Callable[[System, str], dict[str, Scalar]],
+                      now: datetime, run_id: str | None, origin: IntentOrigin) -> list[IntentRecord]:
+    """One queued intent per CRM record of the person for which ``fields_of`` gives fields."""
     record = uow.people.get(person_id)
     if record is None:
         return []
@@ -55,15 +69,10 @@ def queue_sla_fields(uow: UnitOfWork, mappings: FieldMappings, person_id: str, v
         where = RECORD_OF.get(identity.kind)
         if where is None:
             continue
-        system, obj = where
-        fields: dict[str, Scalar] = {}
-        for name, raw in values.items():
-            for mapping in mappings.for_value(name):
-                if mapping.system == system and mapping.object == obj and mapping.owned_by_leadsync:
-                    fields[mapping.field] = wire_value(value_for(mapping, raw))
+        fields = fields_of(*where)
         if fields:
-            intent = WriteIntent(system, obj, identity.value, fields, payload_hash(fields))
-            intents.append(uow.outbox.add(intent, now, run_id=run_id, origin=IntentOrigin.SLA))
+            intent = WriteIntent(where[0], where[1], identity.value, fields, payload_hash(fields))
+            intents.append(uow.outbox.add(intent, now, run_id=run_id, origin=origin))
     return intents
 
 
@@ -84,16 +93,5 @@ def pool_fields(pool: PoolOwner, system: System, obj: str) -> dict[str, Scalar]:
 def queue_pool_owner(uow: UnitOfWork, pool: PoolOwner, person_id: str, now: datetime, *,
                      run_id: str | None = None) -> list[IntentRecord]:
     """One queued intent (origin ``routing``) per CRM record of the person that the pool takes over."""
-    record = uow.people.get(person_id)
-    if record is None:
-        return []
-    intents = []
-    for identity in sorted(record.identities, key=lambda i: (i.kind.value, i.value)):
-        where = RECORD_OF.get(identity.kind)
-        if where is None:
-            continue
-        fields = pool_fields(pool, *where)
-        if fields:
-            intent = WriteIntent(where[0], where[1], identity.value, fields, payload_hash(fields))
-            intents.append(uow.outbox.add(intent, now, run_id=run_id, origin=IntentOrigin.ROUTING))
-    return intents
+    return _queue_per_record(uow, person_id, lambda system, obj: pool_fields(pool, system, obj), now, run_id,
+                             IntentOrigin.ROUTING)
