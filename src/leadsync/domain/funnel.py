@@ -220,12 +220,20 @@ def aggregate_transitions(
         cohorts={key: len(members) for key, members in cohort_members.items()},
         reached=dict(reached),
         time_in_stage=tuple(stage_timing(s, durations[s]) for s in stage_order),
-        skipped={(a, b): people_group(p, sample) for (k, a, b), p in flows.items() if k == "skipped_stage"},
-        backward={(a, b): people_group(p, sample) for (k, a, b), p in flows.items() if k == "backward_move"},
-        re_entries={stage: people_group(p, sample) for stage, p in re_entries.items()},
-        stuck={stage: people_group(p, sample) for stage, p in stuck.items()},
+        **_flow_groups(flows, re_entries, stuck, sample),
         initial_moves=initial,
     )
+
+
+def _flow_groups(flows: Mapping[tuple[str, str, str], Any], re_entries: Mapping[str, Any], stuck: Mapping[str, Any],
+                 sample: int | None) -> dict[str, Any]:
+    """The abnormal flows of :class:`FunnelAggregates` as sampled people groups (both aggregation paths)."""
+    return {
+        "skipped": {(a, b): people_group(p, sample) for (k, a, b), p in flows.items() if k == "skipped_stage"},
+        "backward": {(a, b): people_group(p, sample) for (k, a, b), p in flows.items() if k == "backward_move"},
+        "re_entries": {stage: people_group(p, sample) for stage, p in re_entries.items()},
+        "stuck": {stage: people_group(p, sample) for stage, p in stuck.items()},
+    }
 
 
 # One transition as the ordered aggregation reads it: (person, from, to, at, move value).
@@ -325,10 +333,7 @@ def aggregate_ordered(
         reached={(stage, later, bounds[p][0]): reached[(stage, later, p)]
                  for (stage, p) in cohorts for later in later_of[stage]},
         time_in_stage=tuple(stage_timing(s, durations[s]) for s in stage_order),
-        skipped={(a, b): people_group(p, sample) for (k, a, b), p in flows.items() if k == "skipped_stage"},
-        backward={(a, b): people_group(p, sample) for (k, a, b), p in flows.items() if k == "backward_move"},
-        re_entries={stage: people_group(p, sample) for stage, p in re_entries.items()},
-        stuck={stage: people_group(p, sample) for stage, p in stuck.items()},
+        **_flow_groups(flows, re_entries, stuck, sample),
         initial_moves=initial,
     )
 
